@@ -1,0 +1,139 @@
+//! Configuration from the environment.
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `VACCEL_PLUGINS` | `:`-separated plugin names or `.so` paths, in priority order | every built-in plugin |
+//! | `VACCEL_BACKENDS` | deprecated alias of `VACCEL_PLUGINS` | – |
+//! | `VACCEL_LOG_LEVEL` | 1 error, 2 warn, 3 info, 4 debug | 1 |
+//! | `VACCEL_PROFILING_ENABLED` | `1`/`true`: record per-op profiling regions | off |
+//! | `VACCEL_OP_FALLBACK` | `1`/`true`: an op the session's plugin lacks goes to the next loaded plugin matching the hint | off |
+
+use crate::{Error, Result};
+
+/// Runtime configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Config {
+    /// Plugin list (`VACCEL_PLUGINS`); `None` means every built-in plugin.
+    pub plugins: Option<String>,
+    /// Log level 1–4.
+    pub log_level: u8,
+    /// Per-op profiling.
+    pub profiling: bool,
+    /// Per-op fallback to other plugins matching the hint.
+    pub op_fallback: bool,
+}
+
+/// Parse a boolean flag the way users write them.
+pub fn parse_bool(name: &str, v: &str) -> Result<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        _ => Err(Error::inval(format!("{name}={v}: expected 1/0, true/false, yes/no or on/off"))),
+    }
+}
+
+/// Parse `VACCEL_LOG_LEVEL`.
+pub fn parse_log_level(v: &str) -> Result<u8> {
+    match v.trim() {
+        "1" | "error" => Ok(1),
+        "2" | "warn" | "warning" => Ok(2),
+        "3" | "info" => Ok(3),
+        "4" | "debug" => Ok(4),
+        "5" | "trace" => Ok(5),
+        _ => Err(Error::inval(format!(
+            "VACCEL_LOG_LEVEL={v}: expected 1 (error), 2 (warn), 3 (info) or 4 (debug)"
+        ))),
+    }
+}
+
+impl Config {
+    /// Read the configuration from the process environment.
+    pub fn from_env() -> Result<Config> {
+        Config::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Read the configuration through `get` (tests pass a map).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config> {
+        let plugins = match (get("VACCEL_PLUGINS"), get("VACCEL_BACKENDS")) {
+            (Some(p), _) => Some(p),
+            (None, Some(b)) => {
+                tracing::warn!("VACCEL_BACKENDS is deprecated: use VACCEL_PLUGINS");
+                Some(b)
+            }
+            (None, None) => None,
+        };
+        Ok(Config {
+            plugins,
+            log_level: get("VACCEL_LOG_LEVEL").map(|v| parse_log_level(&v)).transpose()?.unwrap_or(1),
+            profiling: get("VACCEL_PROFILING_ENABLED")
+                .map(|v| parse_bool("VACCEL_PROFILING_ENABLED", &v))
+                .transpose()?
+                .unwrap_or(false),
+            op_fallback: get("VACCEL_OP_FALLBACK")
+                .map(|v| parse_bool("VACCEL_OP_FALLBACK", &v))
+                .transpose()?
+                .unwrap_or(false),
+        })
+    }
+}
+
+/// Install a `tracing` subscriber writing to stderr at `level` (1–4).
+/// Does nothing if the process already has one.
+pub fn init_logging(level: u8) {
+    let filter = match level {
+        0 | 1 => tracing::Level::ERROR,
+        2 => tracing::Level::WARN,
+        3 => tracing::Level::INFO,
+        4 => tracing::Level::DEBUG,
+        _ => tracing::Level::TRACE,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// [`init_logging`] at the level `VACCEL_LOG_LEVEL` asks for (invalid values log at level 1).
+pub fn init_logging_from_env() {
+    let level = std::env::var("VACCEL_LOG_LEVEL")
+        .ok()
+        .and_then(|v| parse_log_level(&v).ok())
+        .unwrap_or(1);
+    init_logging(level);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<Config> {
+        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c, Config { plugins: None, log_level: 1, profiling: false, op_fallback: false });
+    }
+
+    #[test]
+    fn backends_alias_and_precedence() {
+        assert_eq!(cfg(&[("VACCEL_BACKENDS", "noop")]).unwrap().plugins.as_deref(), Some("noop"));
+        let c = cfg(&[("VACCEL_BACKENDS", "noop"), ("VACCEL_PLUGINS", "exec")]).unwrap();
+        assert_eq!(c.plugins.as_deref(), Some("exec"));
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let e = cfg(&[("VACCEL_LOG_LEVEL", "9")]).unwrap_err();
+        assert!(e.message().contains("VACCEL_LOG_LEVEL=9"));
+        let e = cfg(&[("VACCEL_PROFILING_ENABLED", "maybe")]).unwrap_err();
+        assert!(e.message().contains("VACCEL_PROFILING_ENABLED=maybe"));
+        let c = cfg(&[("VACCEL_PROFILING_ENABLED", "1"), ("VACCEL_LOG_LEVEL", "4")]).unwrap();
+        assert!(c.profiling);
+        assert_eq!(c.log_level, 4);
+    }
+}
