@@ -87,7 +87,10 @@ unsafe impl Sync for Arg<'_> {}
 impl std::fmt::Debug for Arg<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Arg")
-            .field("type", &ArgType::from_u32(self.ty).map(ArgType::name).unwrap_or("?"))
+            .field(
+                "type",
+                &ArgType::from_u32(self.ty).map(ArgType::name).unwrap_or("?"),
+            )
             .field("size", &self.len)
             .finish()
     }
@@ -230,7 +233,10 @@ pub const ARG_FLAG_INOUT: u32 = 0x1;
 impl std::fmt::Debug for ArgOut<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ArgOut")
-            .field("type", &ArgType::from_u32(self.ty).map(ArgType::name).unwrap_or("?"))
+            .field(
+                "type",
+                &ArgType::from_u32(self.ty).map(ArgType::name).unwrap_or("?"),
+            )
             .field("capacity", &self.cap)
             .field("len", &self.len)
             .field("growable", &self.reserve.is_some())
@@ -509,7 +515,10 @@ mod tests {
         assert_eq!(a.scalar::<i64>("x").unwrap(), 7);
         let err = a.scalar::<i32>("m").unwrap_err();
         assert_eq!(err.code(), crate::Code::Inval);
-        assert!(err.message().contains("m: expected a 4-byte INT32, got 8 bytes"));
+        assert!(
+            err.message()
+                .contains("m: expected a 4-byte INT32, got 8 bytes")
+        );
         assert_eq!(Arg::string("lib.so").str("library").unwrap(), "lib.so");
         assert_eq!(Arg::raw(b"abc\0").str("s").unwrap(), "abc");
         assert!(Arg::raw(&[0xff, 0xfe]).str("s").is_err());
@@ -560,5 +569,47 @@ mod tests {
         let f = o.as_f32_mut().unwrap();
         f[1] = 5.0;
         assert_eq!(c, [1.0, 5.0]);
+    }
+}
+
+/// Upstream vAccel's `struct vaccel_arg` (0.7+): the argument layout that
+/// EXEC callees (`int fn(struct vaccel_arg *in, size_t nr_in, struct
+/// vaccel_arg *out, size_t nr_out)`) and C API callers use.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct CArg {
+    /// Data.
+    pub buf: *mut c_void,
+    /// Size of the data in bytes.
+    pub size: usize,
+    /// `vaccel_arg_type_t`.
+    pub arg_type: u32,
+    /// Custom type id for `VACCEL_ARG_CUSTOM`.
+    pub custom_type_id: u32,
+    /// Whether the API allocated `buf`.
+    pub owned: bool,
+}
+
+impl CArg {
+    /// A C view of a read argument. The callee must not write through it.
+    pub fn from_arg(a: &Arg<'_>) -> CArg {
+        CArg {
+            buf: a.ptr as *mut c_void,
+            size: a.len,
+            arg_type: a.ty,
+            custom_type_id: 0,
+            owned: false,
+        }
+    }
+
+    /// A C view of a write argument: its whole buffer.
+    pub fn from_out(o: &mut ArgOut<'_>) -> CArg {
+        CArg {
+            buf: o.ptr as *mut c_void,
+            size: o.cap,
+            arg_type: o.ty,
+            custom_type_id: 0,
+            owned: false,
+        }
     }
 }

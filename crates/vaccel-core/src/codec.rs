@@ -43,7 +43,8 @@ impl Writer {
     /// Append a `u32` length and the bytes.
     pub fn bytes(&mut self, b: &[u8]) -> &mut Self {
         self.u32(u32::try_from(b.len()).unwrap_or(u32::MAX));
-        self.buf.extend_from_slice(&b[..b.len().min(u32::MAX as usize)]);
+        self.buf
+            .extend_from_slice(&b[..b.len().min(u32::MAX as usize)]);
         self
     }
 
@@ -127,14 +128,16 @@ impl<'a> Reader<'a> {
 
     /// Read `u64`-length-prefixed bytes.
     pub fn long_bytes(&mut self) -> Result<&'a [u8]> {
-        let n = usize::try_from(self.u64()?).map_err(|_| Error::inval(format!("{}: length overflows", self.what)))?;
+        let n = usize::try_from(self.u64()?)
+            .map_err(|_| Error::inval(format!("{}: length overflows", self.what)))?;
         self.take(n)
     }
 
     /// Read a length-prefixed UTF-8 string.
     pub fn str(&mut self) -> Result<&'a str> {
         let what = self.what;
-        std::str::from_utf8(self.bytes()?).map_err(|_| Error::inval(format!("{what}: string is not UTF-8")))
+        std::str::from_utf8(self.bytes()?)
+            .map_err(|_| Error::inval(format!("{what}: string is not UTF-8")))
     }
 
     /// Read a count of items, each at least `min_item` bytes: refuses counts
@@ -162,7 +165,11 @@ impl<'a> Reader<'a> {
         if self.buf.is_empty() {
             Ok(())
         } else {
-            Err(Error::inval(format!("{}: {} trailing bytes", self.what, self.buf.len())))
+            Err(Error::inval(format!(
+                "{}: {} trailing bytes",
+                self.what,
+                self.buf.len()
+            )))
         }
     }
 }
@@ -174,7 +181,12 @@ mod tests {
     #[test]
     fn round_trip() {
         let mut w = Writer::new();
-        w.u32(7).u64(1 << 40).i64(-3).f32(1.5).str("héllo").long_bytes(b"xyz");
+        w.u32(7)
+            .u64(1 << 40)
+            .i64(-3)
+            .f32(1.5)
+            .str("héllo")
+            .long_bytes(b"xyz");
         let b = w.finish();
         let mut r = Reader::new(&b, "test");
         assert_eq!(r.u32().unwrap(), 7);

@@ -28,7 +28,9 @@ pub fn parse_bool(name: &str, v: &str) -> Result<bool> {
     match v.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" | "" => Ok(false),
-        _ => Err(Error::inval(format!("{name}={v}: expected 1/0, true/false, yes/no or on/off"))),
+        _ => Err(Error::inval(format!(
+            "{name}={v}: expected 1/0, true/false, yes/no or on/off"
+        ))),
     }
 }
 
@@ -64,7 +66,10 @@ impl Config {
         };
         Ok(Config {
             plugins,
-            log_level: get("VACCEL_LOG_LEVEL").map(|v| parse_log_level(&v)).transpose()?.unwrap_or(1),
+            log_level: get("VACCEL_LOG_LEVEL")
+                .map(|v| parse_log_level(&v))
+                .transpose()?
+                .unwrap_or(1),
             profiling: get("VACCEL_PROFILING_ENABLED")
                 .map(|v| parse_bool("VACCEL_PROFILING_ENABLED", &v))
                 .transpose()?
@@ -109,19 +114,36 @@ mod tests {
     use std::collections::HashMap;
 
     fn cfg(pairs: &[(&str, &str)]) -> Result<Config> {
-        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|k| m.get(k).cloned())
     }
 
     #[test]
     fn defaults() {
         let c = cfg(&[]).unwrap();
-        assert_eq!(c, Config { plugins: None, log_level: 1, profiling: false, op_fallback: false });
+        assert_eq!(
+            c,
+            Config {
+                plugins: None,
+                log_level: 1,
+                profiling: false,
+                op_fallback: false
+            }
+        );
     }
 
     #[test]
     fn backends_alias_and_precedence() {
-        assert_eq!(cfg(&[("VACCEL_BACKENDS", "noop")]).unwrap().plugins.as_deref(), Some("noop"));
+        assert_eq!(
+            cfg(&[("VACCEL_BACKENDS", "noop")])
+                .unwrap()
+                .plugins
+                .as_deref(),
+            Some("noop")
+        );
         let c = cfg(&[("VACCEL_BACKENDS", "noop"), ("VACCEL_PLUGINS", "exec")]).unwrap();
         assert_eq!(c.plugins.as_deref(), Some("exec"));
     }

@@ -22,14 +22,16 @@
 //! unloading Rust code with thread-local destructors is unsound.
 
 use std::collections::HashMap;
-use std::ffi::{c_char, c_void, CStr, CString};
+use std::ffi::{CStr, CString, c_char, c_void};
 use std::path::Path;
 use std::sync::{Arc, OnceLock, RwLock};
 
 use crate::plugin::{OpCtx, Plugin, PluginInfo, ResourceLookup, SessionId};
 use crate::resource::File;
 use crate::runtime::{LoadedPlugin, PluginSource};
-use crate::{Arg, ArgOut, Code, Error, OpSet, OpType, PluginType, Resource, ResourceId, ResourceType, Result};
+use crate::{
+    Arg, ArgOut, Code, Error, OpSet, OpType, PluginType, Resource, ResourceId, ResourceType, Result,
+};
 
 /// The plugin ABI version this runtime speaks.
 pub const ABI_VERSION: u32 = 1;
@@ -120,13 +122,17 @@ pub struct PluginDesc {
     /// Called when the runtime goes away.
     pub fini: Option<unsafe extern "C" fn(state: *mut c_void)>,
     /// A session chose this plugin.
-    pub session_init: Option<unsafe extern "C" fn(state: *mut c_void, session: u64, hint: u32) -> i32>,
+    pub session_init:
+        Option<unsafe extern "C" fn(state: *mut c_void, session: u64, hint: u32) -> i32>,
     /// A session is released.
     pub session_release: Option<unsafe extern "C" fn(state: *mut c_void, session: u64) -> i32>,
     /// A resource was registered to a session.
-    pub resource_register: Option<unsafe extern "C" fn(state: *mut c_void, session: u64, res: *const RawResource) -> i32>,
+    pub resource_register: Option<
+        unsafe extern "C" fn(state: *mut c_void, session: u64, res: *const RawResource) -> i32,
+    >,
     /// A resource was unregistered from a session.
-    pub resource_unregister: Option<unsafe extern "C" fn(state: *mut c_void, session: u64, res: u64) -> i32>,
+    pub resource_unregister:
+        Option<unsafe extern "C" fn(state: *mut c_void, session: u64, res: u64) -> i32>,
     /// Run an op.
     pub op: Option<unsafe extern "C" fn(state: *mut c_void, call: *mut RawCall) -> i32>,
 }
@@ -144,7 +150,10 @@ const RTLD_NODELETE: i32 = 0x1000;
 
 fn cstr_field<'a>(p: *const c_char, what: &str, path: &Path) -> Result<&'a str> {
     if p.is_null() {
-        return Err(Error::libbad(format!("plugin {}: {what} is NULL", path.display())));
+        return Err(Error::libbad(format!(
+            "plugin {}: {what} is NULL",
+            path.display()
+        )));
     }
     // SAFETY: non-null and, per the ABI, a NUL-terminated string that lives as
     // long as the (never unloaded) library.
@@ -162,7 +171,9 @@ pub struct DynPlugin {
 
 impl std::fmt::Debug for DynPlugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DynPlugin").field("info", &self.info).finish()
+        f.debug_struct("DynPlugin")
+            .field("info", &self.info)
+            .finish()
     }
 }
 
@@ -170,7 +181,10 @@ fn entry_symbols(path: &Path) -> Vec<String> {
     let mut v = vec![ENTRY_SYMBOL.to_string()];
     if let Some(stem) = path.file_name().and_then(|n| n.to_str()) {
         let stem = stem.split(".so").next().unwrap_or(stem);
-        let stem = stem.strip_prefix("lib").unwrap_or(stem).replace(['-', '.'], "_");
+        let stem = stem
+            .strip_prefix("lib")
+            .unwrap_or(stem)
+            .replace(['-', '.'], "_");
         v.push(format!("{stem}_entry_v1"));
     }
     v
@@ -187,8 +201,12 @@ pub fn load(path: &Path) -> Result<LoadedPlugin> {
     let flags = libloading::os::unix::RTLD_NOW | libloading::os::unix::RTLD_LOCAL | RTLD_NODELETE;
     // SAFETY: loading a library runs its initialisers; the operator chose
     // this library through VACCEL_PLUGINS, which is the trust decision.
-    let lib = unsafe { libloading::os::unix::Library::open(Some(path), flags) }
-        .map_err(|e| Error::libbad(format!("cannot load plugin library {}: {e}", path.display())))?;
+    let lib = unsafe { libloading::os::unix::Library::open(Some(path), flags) }.map_err(|e| {
+        Error::libbad(format!(
+            "cannot load plugin library {}: {e}",
+            path.display()
+        ))
+    })?;
     let mut entry: Option<EntryFn> = None;
     for sym in entry_symbols(path) {
         // SAFETY: the symbol, if present, has the documented entry type.
@@ -252,7 +270,10 @@ pub fn load(path: &Path) -> Result<LoadedPlugin> {
             .collect()
     };
     if desc.op.is_none() {
-        return Err(Error::libbad(format!("plugin {}: no op function", path.display())));
+        return Err(Error::libbad(format!(
+            "plugin {}: no op function",
+            path.display()
+        )));
     }
     let bits = (desc.ops[0] as u128) | ((desc.ops[1] as u128) << 64);
     let ops: OpSet = OpSet::from_bits(bits).iter().collect();
@@ -262,7 +283,11 @@ pub fn load(path: &Path) -> Result<LoadedPlugin> {
         if rc != 0 {
             return Err(Error::new(
                 Code::from_i32(rc).unwrap_or(Code::Backend),
-                format!("plugin {} ({}): init failed with code {rc}", name, path.display()),
+                format!(
+                    "plugin {} ({}): init failed with code {rc}",
+                    name,
+                    path.display()
+                ),
             ));
         }
     }
@@ -273,7 +298,11 @@ pub fn load(path: &Path) -> Result<LoadedPlugin> {
         ops,
         details,
     };
-    let p = DynPlugin { desc, info, _lib: lib };
+    let p = DynPlugin {
+        desc,
+        info,
+        _lib: lib,
+    };
     LoadedPlugin::new(Arc::new(p), PluginSource::Dynamic(path.to_path_buf()))
 }
 
@@ -281,7 +310,10 @@ fn rc_to_result(rc: i32, what: impl FnOnce() -> String) -> Result<()> {
     if rc == 0 {
         Ok(())
     } else {
-        Err(Error::new(Code::from_i32(rc).unwrap_or(Code::Backend), what()))
+        Err(Error::new(
+            Code::from_i32(rc).unwrap_or(Code::Backend),
+            what(),
+        ))
     }
 }
 
@@ -291,22 +323,33 @@ impl Plugin for DynPlugin {
     }
 
     fn session_init(&self, session: SessionId, hint: PluginType) -> Result<()> {
-        let Some(f) = self.desc.session_init else { return Ok(()) };
+        let Some(f) = self.desc.session_init else {
+            return Ok(());
+        };
         // SAFETY: plugin function called with its own state, per the ABI.
         let rc = unsafe { f(self.desc.state, session, hint.bits()) };
-        rc_to_result(rc, || format!("plugin '{}': session init failed ({rc})", self.info.name))
+        rc_to_result(rc, || {
+            format!("plugin '{}': session init failed ({rc})", self.info.name)
+        })
     }
 
     fn session_release(&self, session: SessionId) -> Result<()> {
-        let Some(f) = self.desc.session_release else { return Ok(()) };
+        let Some(f) = self.desc.session_release else {
+            return Ok(());
+        };
         // SAFETY: as above.
         let rc = unsafe { f(self.desc.state, session) };
-        rc_to_result(rc, || format!("plugin '{}': session release failed ({rc})", self.info.name))
+        rc_to_result(rc, || {
+            format!("plugin '{}': session release failed ({rc})", self.info.name)
+        })
     }
 
     fn resource_register(&self, session: SessionId, res: &Resource) -> Result<()> {
-        let Some(f) = self.desc.resource_register else { return Ok(()) };
-        let to_c = |s: &str| CString::new(s).map_err(|_| Error::inval("resource file name contains NUL"));
+        let Some(f) = self.desc.resource_register else {
+            return Ok(());
+        };
+        let to_c =
+            |s: &str| CString::new(s).map_err(|_| Error::inval("resource file name contains NUL"));
         let mut names = Vec::new();
         let mut paths = Vec::new();
         let mut datas = Vec::new();
@@ -316,7 +359,11 @@ impl Plugin for DynPlugin {
                 Some(p) => Some(to_c(&p.to_string_lossy())?),
                 None => None,
             });
-            datas.push(if file.path().is_none() { Some(file.bytes()?) } else { None });
+            datas.push(if file.path().is_none() {
+                Some(file.bytes()?)
+            } else {
+                None
+            });
         }
         let files: Vec<RawFile> = (0..names.len())
             .map(|i| RawFile {
@@ -335,18 +382,36 @@ impl Plugin for DynPlugin {
         };
         // SAFETY: `raw` and everything it points to outlive the call.
         let rc = unsafe { f(self.desc.state, session, &raw) };
-        rc_to_result(rc, || format!("plugin '{}': resource register failed ({rc})", self.info.name))
+        rc_to_result(rc, || {
+            format!(
+                "plugin '{}': resource register failed ({rc})",
+                self.info.name
+            )
+        })
     }
 
     fn resource_unregister(&self, session: SessionId, res: &Resource) -> Result<()> {
-        let Some(f) = self.desc.resource_unregister else { return Ok(()) };
+        let Some(f) = self.desc.resource_unregister else {
+            return Ok(());
+        };
         // SAFETY: plugin function called with its own state, per the ABI.
         let rc = unsafe { f(self.desc.state, session, res.id()) };
-        rc_to_result(rc, || format!("plugin '{}': resource unregister failed ({rc})", self.info.name))
+        rc_to_result(rc, || {
+            format!(
+                "plugin '{}': resource unregister failed ({rc})",
+                self.info.name
+            )
+        })
     }
 
     #[inline]
-    fn run(&self, ctx: &OpCtx<'_>, op: OpType, read: &[Arg<'_>], write: &mut [ArgOut<'_>]) -> Result<()> {
+    fn run(
+        &self,
+        ctx: &OpCtx<'_>,
+        op: OpType,
+        read: &[Arg<'_>],
+        write: &mut [ArgOut<'_>],
+    ) -> Result<()> {
         let mut err = [0 as c_char; 256];
         let mut call = RawCall {
             session: ctx.session,
@@ -401,7 +466,9 @@ pub struct Exported {
 
 impl std::fmt::Debug for Exported {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Exported").field("desc", &self.desc).finish()
+        f.debug_struct("Exported")
+            .field("desc", &self.desc)
+            .finish()
     }
 }
 
@@ -412,7 +479,12 @@ struct ExportLookup<'a> {
 
 impl ResourceLookup for ExportLookup<'_> {
     fn resource(&self, id: ResourceId) -> Option<Resource> {
-        self.ex.resources.read().unwrap_or_else(|p| p.into_inner()).get(&(self.session, id)).cloned()
+        self.ex
+            .resources
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(self.session, id))
+            .cloned()
     }
 
     fn resources(&self) -> Vec<Resource> {
@@ -458,7 +530,10 @@ unsafe extern "C" fn ex_init(_state: *mut c_void) -> i32 {
 unsafe extern "C" fn ex_session_init(state: *mut c_void, session: u64, hint: u32) -> i32 {
     // SAFETY: the host passes back our own state.
     let ex = unsafe { exported(state) };
-    match catch(|| ex.plugin.session_init(session, PluginType::from_bits_retain(hint))) {
+    match catch(|| {
+        ex.plugin
+            .session_init(session, PluginType::from_bits_retain(hint))
+    }) {
         Ok(()) => 0,
         Err(e) => e.errno(),
     }
@@ -467,7 +542,10 @@ unsafe extern "C" fn ex_session_init(state: *mut c_void, session: u64, hint: u32
 unsafe extern "C" fn ex_session_release(state: *mut c_void, session: u64) -> i32 {
     // SAFETY: the host passes back our own state.
     let ex = unsafe { exported(state) };
-    ex.resources.write().unwrap_or_else(|p| p.into_inner()).retain(|(s, _), _| *s != session);
+    ex.resources
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .retain(|(s, _), _| *s != session);
     match catch(|| ex.plugin.session_release(session)) {
         Ok(()) => 0,
         Err(e) => e.errno(),
@@ -475,7 +553,8 @@ unsafe extern "C" fn ex_session_release(state: *mut c_void, session: u64) -> i32
 }
 
 fn mirror_resource(raw: &RawResource) -> Result<Resource> {
-    let kind = ResourceType::from_u32(raw.kind).ok_or_else(|| Error::inval(format!("unknown resource type {}", raw.kind)))?;
+    let kind = ResourceType::from_u32(raw.kind)
+        .ok_or_else(|| Error::inval(format!("unknown resource type {}", raw.kind)))?;
     let files: &[RawFile] = if raw.n_files == 0 || raw.files.is_null() {
         &[]
     } else {
@@ -488,24 +567,34 @@ fn mirror_resource(raw: &RawResource) -> Result<Resource> {
             String::new()
         } else {
             // SAFETY: NUL-terminated per the ABI.
-            unsafe { CStr::from_ptr(f.name) }.to_string_lossy().into_owned()
+            unsafe { CStr::from_ptr(f.name) }
+                .to_string_lossy()
+                .into_owned()
         };
         if !f.path.is_null() {
             // SAFETY: NUL-terminated per the ABI.
-            let p = unsafe { CStr::from_ptr(f.path) }.to_string_lossy().into_owned();
+            let p = unsafe { CStr::from_ptr(f.path) }
+                .to_string_lossy()
+                .into_owned();
             out.push(File::from_disk_unchecked(p.into()));
         } else if !f.data.is_null() {
             // SAFETY: valid for `size` bytes for the call; copied here.
             let bytes = unsafe { std::slice::from_raw_parts(f.data, f.size) };
             out.push(File::in_memory(name, bytes.to_vec()));
         } else {
-            return Err(Error::inval(format!("resource file '{name}' has neither a path nor data")));
+            return Err(Error::inval(format!(
+                "resource file '{name}' has neither a path nor data"
+            )));
         }
     }
     Ok(Resource::with_id(raw.id, out, kind))
 }
 
-unsafe extern "C" fn ex_resource_register(state: *mut c_void, session: u64, raw: *const RawResource) -> i32 {
+unsafe extern "C" fn ex_resource_register(
+    state: *mut c_void,
+    session: u64,
+    raw: *const RawResource,
+) -> i32 {
     // SAFETY: the host passes back our own state.
     let ex = unsafe { exported(state) };
     if raw.is_null() {
@@ -515,7 +604,10 @@ unsafe extern "C" fn ex_resource_register(state: *mut c_void, session: u64, raw:
         // SAFETY: non-null and valid for the call, per the ABI.
         let res = mirror_resource(unsafe { &*raw })?;
         ex.plugin.resource_register(session, &res)?;
-        ex.resources.write().unwrap_or_else(|p| p.into_inner()).insert((session, res.id()), res);
+        ex.resources
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((session, res.id()), res);
         Ok(())
     });
     r.map_or_else(|e| e.errno(), |()| 0)
@@ -524,8 +616,14 @@ unsafe extern "C" fn ex_resource_register(state: *mut c_void, session: u64, raw:
 unsafe extern "C" fn ex_resource_unregister(state: *mut c_void, session: u64, id: u64) -> i32 {
     // SAFETY: the host passes back our own state.
     let ex = unsafe { exported(state) };
-    let removed = ex.resources.write().unwrap_or_else(|p| p.into_inner()).remove(&(session, id));
-    let Some(res) = removed else { return Code::NoEnt.as_i32() };
+    let removed = ex
+        .resources
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&(session, id));
+    let Some(res) = removed else {
+        return Code::NoEnt.as_i32();
+    };
     match catch(|| ex.plugin.resource_unregister(session, &res)) {
         Ok(()) => 0,
         Err(e) => e.errno(),
@@ -541,7 +639,8 @@ unsafe extern "C" fn ex_op(state: *mut c_void, call: *mut RawCall) -> i32 {
     // SAFETY: non-null and valid for the call, per the ABI.
     let call = unsafe { &mut *call };
     let r = catch(|| {
-        let op = OpType::from_u32(call.op).ok_or_else(|| Error::inval(format!("unknown op id {}", call.op)))?;
+        let op = OpType::from_u32(call.op)
+            .ok_or_else(|| Error::inval(format!("unknown op id {}", call.op)))?;
         let read: &[Arg<'_>] = if call.n_read == 0 {
             &[]
         } else if call.read.is_null() {
@@ -558,7 +657,10 @@ unsafe extern "C" fn ex_op(state: *mut c_void, call: *mut RawCall) -> i32 {
             // SAFETY: the host passes `n_write` valid, exclusive arguments.
             unsafe { std::slice::from_raw_parts_mut(call.write, call.n_write) }
         };
-        let lookup = ExportLookup { ex, session: call.session };
+        let lookup = ExportLookup {
+            ex,
+            session: call.session,
+        };
         let ctx = OpCtx {
             session: call.session,
             hint: PluginType::from_bits_retain(call.hint),
@@ -577,7 +679,10 @@ unsafe extern "C" fn ex_op(state: *mut c_void, call: *mut RawCall) -> i32 {
 
 /// Build (once) and return the descriptor for a plugin. Used by [`export_plugin!`].
 #[doc(hidden)]
-pub fn export_entry(cell: &'static OnceLock<&'static Exported>, make: fn() -> Box<dyn Plugin>) -> *const PluginDesc {
+pub fn export_entry(
+    cell: &'static OnceLock<&'static Exported>,
+    make: fn() -> Box<dyn Plugin>,
+) -> *const PluginDesc {
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let ex = cell.get_or_init(|| {
             let plugin = make();
@@ -640,7 +745,8 @@ macro_rules! export_plugin {
         /// Plugin ABI entry point.
         #[unsafe(no_mangle)]
         pub extern "C" fn $symbol() -> *const $crate::dynamic::PluginDesc {
-            static CELL: ::std::sync::OnceLock<&'static $crate::dynamic::Exported> = ::std::sync::OnceLock::new();
+            static CELL: ::std::sync::OnceLock<&'static $crate::dynamic::Exported> =
+                ::std::sync::OnceLock::new();
             fn make() -> ::std::boxed::Box<dyn $crate::Plugin> {
                 ::std::boxed::Box::new($make)
             }
@@ -659,7 +765,10 @@ mod tests {
             entry_symbols(Path::new("/x/libvaccel_plugin_noop.so")),
             vec!["vaccel_plugin_entry_v1", "vaccel_plugin_noop_entry_v1"]
         );
-        assert_eq!(entry_symbols(Path::new("libfoo-bar.so.1"))[1], "foo_bar_entry_v1");
+        assert_eq!(
+            entry_symbols(Path::new("libfoo-bar.so.1"))[1],
+            "foo_bar_entry_v1"
+        );
     }
 
     #[test]

@@ -161,7 +161,10 @@ impl OpSet {
 
     /// The ops in the set, in id order.
     pub fn iter(self) -> impl Iterator<Item = OpType> {
-        OpType::ALL.iter().copied().filter(move |op| self.contains(*op))
+        OpType::ALL
+            .iter()
+            .copied()
+            .filter(move |op| self.contains(*op))
     }
 
     /// Number of ops in the set.
@@ -225,7 +228,10 @@ mod tests {
         assert!(s.contains(OpType::Noop));
         assert!(!s.contains(OpType::Exec));
         assert_eq!(s.len(), 2);
-        assert_eq!(s.iter().collect::<Vec<_>>(), vec![OpType::Noop, OpType::BlasSgemm]);
+        assert_eq!(
+            s.iter().collect::<Vec<_>>(),
+            vec![OpType::Noop, OpType::BlasSgemm]
+        );
         assert_eq!(OpSet::all().len(), OpType::ALL.len());
     }
 }

@@ -25,7 +25,7 @@ use std::borrow::Cow;
 
 use crate::arg::ArgExt;
 use crate::codec::{Reader, Writer};
-use crate::tensor::{decode_tensors, encode_tensors, TensorRef};
+use crate::tensor::{TensorRef, decode_tensors, encode_tensors};
 use crate::{Arg, ArgOut, ArgType, Error, OpType, ResourceId, Result};
 
 fn count(op: OpType, read: &[Arg<'_>], min: usize, max: usize) -> Result<()> {
@@ -46,11 +46,18 @@ fn count(op: OpType, read: &[Arg<'_>], min: usize, max: usize) -> Result<()> {
 }
 
 /// The write argument `i`, or `EINVAL` naming what is missing.
-pub fn out<'w, 'a>(op: OpType, write: &'w mut [ArgOut<'a>], i: usize, what: &str) -> Result<&'w mut ArgOut<'a>> {
+pub fn out<'w, 'a>(
+    op: OpType,
+    write: &'w mut [ArgOut<'a>],
+    i: usize,
+    what: &str,
+) -> Result<&'w mut ArgOut<'a>> {
     let n = write.len();
-    write
-        .get_mut(i)
-        .ok_or_else(|| Error::inval(format!("{op} needs write argument {i} ({what}), got {n} write argument(s)")))
+    write.get_mut(i).ok_or_else(|| {
+        Error::inval(format!(
+            "{op} needs write argument {i} ({what}), got {n} write argument(s)"
+        ))
+    })
 }
 
 /// Write text: a fixed (C) buffer gets as much as fits plus a NUL terminator;
@@ -134,15 +141,25 @@ impl<'a> Sgemm<'a> {
 
     fn validate(&self) -> Result<()> {
         if self.lda < self.k.max(1) {
-            return Err(Error::inval(format!("sgemm: lda ({}) must be >= k ({})", self.lda, self.k)));
+            return Err(Error::inval(format!(
+                "sgemm: lda ({}) must be >= k ({})",
+                self.lda, self.k
+            )));
         }
         if self.ldb < self.n.max(1) {
-            return Err(Error::inval(format!("sgemm: ldb ({}) must be >= n ({})", self.ldb, self.n)));
+            return Err(Error::inval(format!(
+                "sgemm: ldb ({}) must be >= n ({})",
+                self.ldb, self.n
+            )));
         }
         if self.ldc < self.n.max(1) {
-            return Err(Error::inval(format!("sgemm: ldc ({}) must be >= n ({})", self.ldc, self.n)));
+            return Err(Error::inval(format!(
+                "sgemm: ldc ({}) must be >= n ({})",
+                self.ldc, self.n
+            )));
         }
-        let need_a = matrix_span(self.m, self.k, self.lda).ok_or_else(|| Error::inval("sgemm: A dimensions overflow"))?;
+        let need_a = matrix_span(self.m, self.k, self.lda)
+            .ok_or_else(|| Error::inval("sgemm: A dimensions overflow"))?;
         if self.a.len() < need_a {
             return Err(Error::inval(format!(
                 "sgemm: A has {} elements but m={} k={} lda={} needs {need_a}",
@@ -152,7 +169,8 @@ impl<'a> Sgemm<'a> {
                 self.lda
             )));
         }
-        let need_b = matrix_span(self.k, self.n, self.ldb).ok_or_else(|| Error::inval("sgemm: B dimensions overflow"))?;
+        let need_b = matrix_span(self.k, self.n, self.ldb)
+            .ok_or_else(|| Error::inval("sgemm: B dimensions overflow"))?;
         if self.b.len() < need_b {
             return Err(Error::inval(format!(
                 "sgemm: B has {} elements but k={} n={} ldb={} needs {need_b}",
@@ -193,14 +211,30 @@ impl<'a> Sgemm<'a> {
 
 /// Plain triple-loop SGEMM: the reference every implementation is tested against.
 #[allow(clippy::too_many_arguments)]
-pub fn sgemm_reference(m: usize, n: usize, k: usize, alpha: f32, a: &[f32], lda: usize, b: &[f32], ldb: usize, beta: f32, c: &mut [f32], ldc: usize) {
+pub fn sgemm_reference(
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    ldb: usize,
+    beta: f32,
+    c: &mut [f32],
+    ldc: usize,
+) {
     for i in 0..m {
         for j in 0..n {
             let mut acc = 0.0f64;
             for p in 0..k {
                 acc += a[i * lda + p] as f64 * b[p * ldb + j] as f64;
             }
-            let prev = if beta == 0.0 { 0.0 } else { beta * c[i * ldc + j] };
+            let prev = if beta == 0.0 {
+                0.0
+            } else {
+                beta * c[i * ldc + j]
+            };
             c[i * ldc + j] = alpha * acc as f32 + prev;
         }
     }
@@ -297,7 +331,11 @@ pub fn decode_labels(b: &[u8]) -> Result<Vec<Label>> {
         let index = r.u32()?;
         let score = r.f32()?;
         let label = r.str()?.to_string();
-        v.push(Label { index, label, score });
+        v.push(Label {
+            index,
+            label,
+            score,
+        });
     }
     r.finish()?;
     Ok(v)
@@ -343,7 +381,10 @@ impl<'a> Classify<'a> {
     /// Write the results: text (write 0), image name (write 1, if given),
     /// encoded labels (write 2, if given).
     pub fn write_outputs(write: &mut [ArgOut<'_>], labels: &[Label], imgname: &str) -> Result<()> {
-        write_text(out(OpType::ImageClassify, write, 0, "text")?, &classification_text(labels))?;
+        write_text(
+            out(OpType::ImageClassify, write, 0, "text")?,
+            &classification_text(labels),
+        )?;
         if let Some(o) = write.get_mut(1) {
             write_text(o, imgname)?;
         }
@@ -451,14 +492,18 @@ impl<'a> BlurFaces<'a> {
             None => DEFAULT_BLUR_PADDING,
         };
         if !(0.0..=2.0).contains(&padding) {
-            return Err(Error::inval(format!("blur: padding {padding} must be within 0..=2")));
+            return Err(Error::inval(format!(
+                "blur: padding {padding} must be within 0..=2"
+            )));
         }
         let quality = match read.get(2) {
             Some(a) => a.scalar::<u8>("blur quality")?,
             None => DEFAULT_JPEG_QUALITY,
         };
         if !(1..=100).contains(&quality) {
-            return Err(Error::inval(format!("blur: JPEG quality {quality} must be within 1..=100")));
+            return Err(Error::inval(format!(
+                "blur: JPEG quality {quality} must be within 1..=100"
+            )));
         }
         Ok(BlurFaces {
             image: image_arg(OpType::ImageBlurFaces, read)?,
@@ -617,10 +662,12 @@ impl<'a> AesCbc<'a> {
                 key.len()
             )));
         }
-        let iv: [u8; 16] = read[1]
-            .bytes()
-            .try_into()
-            .map_err(|_| Error::inval(format!("aes-cbc: IV must be 16 bytes, got {}", read[1].len())))?;
+        let iv: [u8; 16] = read[1].bytes().try_into().map_err(|_| {
+            Error::inval(format!(
+                "aes-cbc: IV must be 16 bytes, got {}",
+                read[1].len()
+            ))
+        })?;
         let data = read[2].bytes();
         if op == OpType::AesCbcDecrypt && (data.is_empty() || data.len() % 16 != 0) {
             return Err(Error::inval(format!(
@@ -644,7 +691,12 @@ pub const BYTES: ArgType = ArgType::Buffer;
 mod tests {
     use super::*;
 
-    fn sgemm_args<'a>(v: &'a [i64; 6], f: &'a [f32; 2], a: &'a [f32], b: &'a [f32]) -> Vec<Arg<'a>> {
+    fn sgemm_args<'a>(
+        v: &'a [i64; 6],
+        f: &'a [f32; 2],
+        a: &'a [f32],
+        b: &'a [f32],
+    ) -> Vec<Arg<'a>> {
         vec![
             Arg::scalar(&v[0]),
             Arg::scalar(&v[1]),
@@ -677,9 +729,22 @@ mod tests {
         let s = Sgemm::decode(&sgemm_args(&dims, &[1.0, 0.0], &a, &b)).unwrap();
         assert_eq!(s.c_span(), 6);
         let mut c = [0.0f32; 5];
-        let mut w = [ArgOut::inout(ArgType::Float32Array, bytemuck::cast_slice_mut(&mut c))];
-        assert!(s.c(&mut w).unwrap_err().message().contains("C has 5 elements"));
-        assert!(Sgemm::decode(&[]).unwrap_err().message().contains("expects 10"));
+        let mut w = [ArgOut::inout(
+            ArgType::Float32Array,
+            bytemuck::cast_slice_mut(&mut c),
+        )];
+        assert!(
+            s.c(&mut w)
+                .unwrap_err()
+                .message()
+                .contains("C has 5 elements")
+        );
+        assert!(
+            Sgemm::decode(&[])
+                .unwrap_err()
+                .message()
+                .contains("expects 10")
+        );
     }
 
     #[test]
@@ -695,11 +760,22 @@ mod tests {
     #[test]
     fn labels_round_trip_and_text() {
         let l = vec![
-            Label { index: 249, label: "malamute, malemute, Alaskan malamute".into(), score: 0.60547 },
-            Label { index: 1, label: "goldfish".into(), score: 0.1 },
+            Label {
+                index: 249,
+                label: "malamute, malemute, Alaskan malamute".into(),
+                score: 0.60547,
+            },
+            Label {
+                index: 1,
+                label: "goldfish".into(),
+                score: 0.1,
+            },
         ];
         assert_eq!(decode_labels(&encode_labels(&l)).unwrap(), l);
-        assert_eq!(classification_text(&l), "classification tags: 60.547% malamute, malemute, Alaskan malamute");
+        assert_eq!(
+            classification_text(&l),
+            "classification tags: 60.547% malamute, malemute, Alaskan malamute"
+        );
         let enc = encode_labels(&l);
         for cut in 0..enc.len() {
             assert!(decode_labels(&enc[..cut]).is_err());
@@ -718,12 +794,24 @@ mod tests {
     fn aes_validation() {
         let key = [0u8; 15];
         let iv = [0u8; 16];
-        let e = AesCbc::decode(OpType::AesCbcEncrypt, &[Arg::raw(&key), Arg::raw(&iv), Arg::raw(b"x")]).unwrap_err();
+        let e = AesCbc::decode(
+            OpType::AesCbcEncrypt,
+            &[Arg::raw(&key), Arg::raw(&iv), Arg::raw(b"x")],
+        )
+        .unwrap_err();
         assert!(e.message().contains("got 15"));
         let key = [0u8; 16];
-        let e = AesCbc::decode(OpType::AesCbcDecrypt, &[Arg::raw(&key), Arg::raw(&iv), Arg::raw(b"x")]).unwrap_err();
+        let e = AesCbc::decode(
+            OpType::AesCbcDecrypt,
+            &[Arg::raw(&key), Arg::raw(&iv), Arg::raw(b"x")],
+        )
+        .unwrap_err();
         assert!(e.message().contains("not a non-zero multiple of 16"));
-        let e = AesCbc::decode(OpType::AesCbcEncrypt, &[Arg::raw(&key), Arg::raw(&iv[..8]), Arg::raw(b"x")]).unwrap_err();
+        let e = AesCbc::decode(
+            OpType::AesCbcEncrypt,
+            &[Arg::raw(&key), Arg::raw(&iv[..8]), Arg::raw(b"x")],
+        )
+        .unwrap_err();
         assert!(e.message().contains("IV must be 16 bytes"));
         assert_eq!(AesCbc::padded_len(0), 16);
         assert_eq!(AesCbc::padded_len(16), 32);
@@ -757,7 +845,13 @@ mod tests {
         assert!(e.message().contains("image is empty"));
         let e = ImageOp::decode(OpType::ImageDetect, &[]).unwrap_err();
         assert!(e.message().contains("IMAGE_DETECT expects 1"));
-        let d = vec![Detection { x: 1.0, y: 2.0, width: 3.0, height: 4.0, score: 0.9 }];
+        let d = vec![Detection {
+            x: 1.0,
+            y: 2.0,
+            width: 3.0,
+            height: 4.0,
+            score: 0.9,
+        }];
         assert_eq!(decode_detections(&encode_detections(&d)).unwrap(), d);
     }
 }

@@ -107,5 +107,11 @@ pub trait Plugin: Send + Sync + 'static {
     }
 
     /// Run one op. Only called for ops listed in [`PluginInfo::ops`].
-    fn run(&self, ctx: &OpCtx<'_>, op: OpType, read: &[Arg<'_>], write: &mut [ArgOut<'_>]) -> Result<()>;
+    fn run(
+        &self,
+        ctx: &OpCtx<'_>,
+        op: OpType,
+        read: &[Arg<'_>],
+        write: &mut [ArgOut<'_>],
+    ) -> Result<()>;
 }

@@ -118,14 +118,20 @@ mod tests {
     #[test]
     fn parse_and_display() {
         assert_eq!(PluginType::parse("0x4000").unwrap(), PluginType::REMOTE);
-        assert_eq!(PluginType::parse("257").unwrap(), PluginType::CPU | PluginType::DEBUG);
+        assert_eq!(
+            PluginType::parse("257").unwrap(),
+            PluginType::CPU | PluginType::DEBUG
+        );
         assert_eq!(
             PluginType::parse("cpu|Remote").unwrap(),
             PluginType::CPU | PluginType::REMOTE
         );
         assert_eq!(PluginType::parse("all").unwrap(), PluginType::ALL);
         assert!(PluginType::parse("quantum").is_err());
-        assert_eq!((PluginType::CPU | PluginType::GENERIC).to_string(), "CPU|GENERIC");
+        assert_eq!(
+            (PluginType::CPU | PluginType::GENERIC).to_string(),
+            "CPU|GENERIC"
+        );
         assert_eq!(PluginType::empty().to_string(), "0x0");
     }
 }

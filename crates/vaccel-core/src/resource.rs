@@ -53,8 +53,11 @@ impl ResourceType {
     /// Parse `lib`, `data` or `model` (any case) or a number.
     pub fn parse(s: &str) -> Result<ResourceType> {
         if let Ok(n) = s.parse::<u32>() {
-            return ResourceType::from_u32(n)
-                .ok_or_else(|| Error::inval(format!("unknown resource type {n}: use 0 (lib), 1 (data) or 2 (model)")));
+            return ResourceType::from_u32(n).ok_or_else(|| {
+                Error::inval(format!(
+                    "unknown resource type {n}: use 0 (lib), 1 (data) or 2 (model)"
+                ))
+            });
         }
         match s.to_ascii_lowercase().as_str() {
             "lib" => Ok(ResourceType::Lib),
@@ -141,9 +144,14 @@ impl File {
         if let Some(d) = self.data.get() {
             return Ok(d.clone());
         }
-        let path = self.path.as_ref().ok_or_else(|| Error::io("file has neither data nor a path"))?;
+        let path = self
+            .path
+            .as_ref()
+            .ok_or_else(|| Error::io("file has neither data nor a path"))?;
         let data: Arc<[u8]> = std::fs::read(path)
-            .map_err(|e| Error::from_io(&e, format_args!("reading resource file {}", path.display())))?
+            .map_err(|e| {
+                Error::from_io(&e, format_args!("reading resource file {}", path.display()))
+            })?
             .into();
         Ok(self.data.get_or_init(|| data).clone())
     }
@@ -205,10 +213,13 @@ impl Resource {
             .map_err(|e| Error::from_io(&e, format_args!("resource path {}", path.display())))?;
         if meta.is_dir() {
             let mut files = Vec::new();
-            let rd = std::fs::read_dir(path)
-                .map_err(|e| Error::from_io(&e, format_args!("reading directory {}", path.display())))?;
+            let rd = std::fs::read_dir(path).map_err(|e| {
+                Error::from_io(&e, format_args!("reading directory {}", path.display()))
+            })?;
             for entry in rd {
-                let entry = entry.map_err(|e| Error::from_io(&e, format_args!("reading directory {}", path.display())))?;
+                let entry = entry.map_err(|e| {
+                    Error::from_io(&e, format_args!("reading directory {}", path.display()))
+                })?;
                 let p = entry.path();
                 if p.is_file() {
                     files.push(p);
@@ -221,9 +232,15 @@ impl Resource {
                 )));
             }
             files.sort();
-            return Ok(Resource::with_files(kind, files.into_iter().map(File::on_disk).collect()));
+            return Ok(Resource::with_files(
+                kind,
+                files.into_iter().map(File::on_disk).collect(),
+            ));
         }
-        Ok(Resource::with_files(kind, vec![File::on_disk(check_file(path)?)]))
+        Ok(Resource::with_files(
+            kind,
+            vec![File::on_disk(check_file(path)?)],
+        ))
     }
 
     /// A resource from several files, in the order given.
@@ -240,14 +257,21 @@ impl Resource {
 
     /// A resource from bytes in memory, with a file name (some plugins use the
     /// name's extension to pick a format).
-    pub fn from_bytes(data: impl Into<Arc<[u8]>>, name: impl Into<String>, kind: ResourceType) -> Result<Resource> {
+    pub fn from_bytes(
+        data: impl Into<Arc<[u8]>>,
+        name: impl Into<String>,
+        kind: ResourceType,
+    ) -> Result<Resource> {
         let name = name.into();
         if name.is_empty() || name.contains('/') {
             return Err(Error::inval(format!(
                 "resource file name '{name}' must be non-empty and contain no '/'"
             )));
         }
-        Ok(Resource::with_files(kind, vec![File::in_memory(name, data)]))
+        Ok(Resource::with_files(
+            kind,
+            vec![File::in_memory(name, data)],
+        ))
     }
 
     /// A resource from already-built files (used by transports and plugin glue).
@@ -293,20 +317,36 @@ impl Resource {
 
     /// Number of sessions this resource is registered to.
     pub fn refcount(&self) -> usize {
-        self.inner.sessions.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.inner
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
     }
 
     /// Whether it is registered to session `sess`.
     pub fn is_registered_to(&self, sess: u64) -> bool {
-        self.inner.sessions.lock().unwrap_or_else(|p| p.into_inner()).contains(&sess)
+        self.inner
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&sess)
     }
 
     pub(crate) fn add_session(&self, sess: u64) -> bool {
-        self.inner.sessions.lock().unwrap_or_else(|p| p.into_inner()).insert(sess)
+        self.inner
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(sess)
     }
 
     pub(crate) fn remove_session(&self, sess: u64) -> bool {
-        self.inner.sessions.lock().unwrap_or_else(|p| p.into_inner()).remove(&sess)
+        self.inner
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&sess)
     }
 
     /// Check that the resource can be dropped: `EBUSY` while sessions still use it.
@@ -349,7 +389,9 @@ mod tests {
         let e = Resource::from_paths(&["/nonexistent/a"], ResourceType::Data).unwrap_err();
         assert_eq!(e.code(), crate::Code::NoEnt);
         assert_eq!(
-            Resource::from_paths::<&str>(&[], ResourceType::Data).unwrap_err().code(),
+            Resource::from_paths::<&str>(&[], ResourceType::Data)
+                .unwrap_err()
+                .code(),
             crate::Code::Inval
         );
     }

@@ -2,8 +2,8 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::config::Config;
 use crate::plugin::{Plugin, PluginInfo};
@@ -51,9 +51,15 @@ impl LoadedPlugin {
     pub fn new(plugin: Arc<dyn Plugin>, source: PluginSource) -> Result<LoadedPlugin> {
         let info = crate::session::guard("?", "info", || Ok(plugin.info()))?;
         if info.name.is_empty() {
-            return Err(Error::libbad(format!("plugin from {source} has an empty name")));
+            return Err(Error::libbad(format!(
+                "plugin from {source} has an empty name"
+            )));
         }
-        Ok(LoadedPlugin { plugin, info, source })
+        Ok(LoadedPlugin {
+            plugin,
+            info,
+            source,
+        })
     }
 
     /// Name, version, types, ops.
@@ -155,7 +161,10 @@ impl RuntimeBuilder {
             return Ok(Entry::Builtin(b));
         }
         // Upstream names its plugins libvaccel-<name>.so: map those to built-ins.
-        if let Some(name) = entry.strip_prefix("libvaccel-").and_then(|s| s.strip_suffix(".so")) {
+        if let Some(name) = entry
+            .strip_prefix("libvaccel-")
+            .and_then(|s| s.strip_suffix(".so"))
+        {
             if let Some(b) = self.builtins.iter().find(|b| b.name == name) {
                 tracing::info!("plugin {entry}: using the built-in '{name}'");
                 return Ok(Entry::Builtin(b));
@@ -187,7 +196,9 @@ impl RuntimeBuilder {
                 for entry in spec.split(':').map(str::trim).filter(|e| !e.is_empty()) {
                     match self.resolve(entry)? {
                         Entry::Builtin(b) => {
-                            let p = (b.make)().map_err(|e| e.context(format_args!("starting built-in plugin '{}'", b.name)))?;
+                            let p = (b.make)().map_err(|e| {
+                                e.context(format_args!("starting built-in plugin '{}'", b.name))
+                            })?;
                             add(LoadedPlugin::new(p, PluginSource::Builtin)?);
                         }
                         Entry::Path(path) => add(crate::dynamic::load(&path)?),
@@ -198,7 +209,9 @@ impl RuntimeBuilder {
                 for b in self.builtins.iter().filter(|b| b.default) {
                     match (b.make)() {
                         Ok(p) => add(LoadedPlugin::new(p, PluginSource::Builtin)?),
-                        Err(e) => tracing::warn!(plugin = b.name, error = %e, "built-in plugin unavailable"),
+                        Err(e) => {
+                            tracing::warn!(plugin = b.name, error = %e, "built-in plugin unavailable")
+                        }
                     }
                 }
             }
@@ -226,7 +239,14 @@ pub struct Runtime {
 impl fmt::Debug for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Runtime")
-            .field("plugins", &self.plugins.iter().map(|p| &p.info.name).collect::<Vec<_>>())
+            .field(
+                "plugins",
+                &self
+                    .plugins
+                    .iter()
+                    .map(|p| &p.info.name)
+                    .collect::<Vec<_>>(),
+            )
             .field("config", &self.config)
             .finish()
     }
@@ -264,22 +284,23 @@ impl Runtime {
                 "no plugins are loaded: set VACCEL_PLUGINS to plugin names (e.g. noop) or .so paths",
             ));
         }
-        let want = if hint.is_empty() { PluginType::ALL } else { hint };
+        let want = if hint.is_empty() {
+            PluginType::ALL
+        } else {
+            hint
+        };
         let remote_asked = want.contains(PluginType::REMOTE) && want != PluginType::ALL;
         let local_match = |p: &&Arc<LoadedPlugin>| !p.is_remote() && p.info.types.intersects(want);
         let chosen = if remote_asked {
             self.plugins.iter().find(|p| p.is_remote())
         } else {
-            self.plugins
-                .iter()
-                .find(local_match)
-                .or_else(|| {
-                    if self.plugins.iter().all(|p| p.is_remote()) {
-                        self.plugins.first()
-                    } else {
-                        None
-                    }
-                })
+            self.plugins.iter().find(local_match).or_else(|| {
+                if self.plugins.iter().all(|p| p.is_remote()) {
+                    self.plugins.first()
+                } else {
+                    None
+                }
+            })
         };
         let Some(chosen) = chosen else {
             let loaded: Vec<String> = self
@@ -297,7 +318,13 @@ impl Runtime {
             self.plugins
                 .iter()
                 .filter(|p| !Arc::ptr_eq(p, chosen))
-                .filter(|p| if remote_asked { p.is_remote() } else { local_match(p) })
+                .filter(|p| {
+                    if remote_asked {
+                        p.is_remote()
+                    } else {
+                        local_match(p)
+                    }
+                })
                 .cloned()
                 .collect()
         } else {

@@ -35,7 +35,10 @@ impl ResourceLookup for Inner {
     }
 
     fn resources(&self) -> Vec<Resource> {
-        self.resources.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.resources
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
@@ -68,7 +71,11 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Run `f`, turning a panic into an `EBACKEND` error naming `who`.
-pub(crate) fn guard<T>(who: &str, what: impl fmt::Display, f: impl FnOnce() -> Result<T>) -> Result<T> {
+pub(crate) fn guard<T>(
+    who: &str,
+    what: impl fmt::Display,
+    f: impl FnOnce() -> Result<T>,
+) -> Result<T> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(r) => r,
         Err(p) => Err(Error::backend(format!(
@@ -138,14 +145,23 @@ impl Session {
         if p.info().ops.contains(op) {
             return Ok(p);
         }
-        if let Some(f) = self.inner.fallback.iter().find(|f| f.info().ops.contains(op)) {
+        if let Some(f) = self
+            .inner
+            .fallback
+            .iter()
+            .find(|f| f.info().ops.contains(op))
+        {
             tracing::debug!(session = self.inner.id, %op, plugin = %f.info().name, "per-op fallback");
             return Ok(f);
         }
         Err(Error::notsup(format!(
             "plugin '{}' does not implement {op}: load a plugin that does (VACCEL_PLUGINS){}",
             p.info().name,
-            if self.inner.fallback.is_empty() { "" } else { "; no fallback plugin implements it either" }
+            if self.inner.fallback.is_empty() {
+                ""
+            } else {
+                "; no fallback plugin implements it either"
+            }
         )))
     }
 
@@ -174,11 +190,19 @@ impl Session {
     /// Register a resource to this session.
     pub fn register(&self, res: &Resource) -> Result<()> {
         self.check_live()?;
-        let mut list = self.inner.resources.write().unwrap_or_else(|p| p.into_inner());
+        let mut list = self
+            .inner
+            .resources
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
         if list.iter().any(|r| r.ptr_eq(res)) {
             return Err(Error::new(
                 Code::Exist,
-                format!("resource {} is already registered to session {}", res.id(), self.inner.id),
+                format!(
+                    "resource {} is already registered to session {}",
+                    res.id(),
+                    self.inner.id
+                ),
             ));
         }
         let lp = &self.inner.plugin;
@@ -193,7 +217,11 @@ impl Session {
     /// Unregister a resource from this session.
     pub fn unregister(&self, res: &Resource) -> Result<()> {
         self.check_live()?;
-        let mut list = self.inner.resources.write().unwrap_or_else(|p| p.into_inner());
+        let mut list = self
+            .inner
+            .resources
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
         let Some(pos) = list.iter().position(|r| r.ptr_eq(res)) else {
             return Err(Error::noent(format!(
                 "resource {} is not registered to session {}",
@@ -233,7 +261,11 @@ impl Session {
 
     /// Per-op profiling statistics (empty unless profiling is enabled).
     pub fn profile(&self) -> Vec<(OpType, RegionStats)> {
-        self.inner.profile.as_ref().map(OpProfile::stats).unwrap_or_default()
+        self.inner
+            .profile
+            .as_ref()
+            .map(OpProfile::stats)
+            .unwrap_or_default()
     }
 
     /// Whether profiling is enabled for this session.
@@ -278,7 +310,10 @@ impl Session {
             Arg::scalar(&beta),
             Arg::scalar(&dims[5]),
         ];
-        let mut write = [ArgOut::inout(ArgType::Float32Array, bytemuck::cast_slice_mut(c))];
+        let mut write = [ArgOut::inout(
+            ArgType::Float32Array,
+            bytemuck::cast_slice_mut(c),
+        )];
         self.genop(OpType::BlasSgemm, &read, &mut write)
     }
 
@@ -372,8 +407,17 @@ impl Session {
 
     /// IMAGE_BLUR_FACES: the image with every face blurred, as JPEG, and the
     /// number of faces.
-    pub fn image_blur_faces(&self, image: &[u8], padding: f32, quality: u8) -> Result<(Vec<u8>, u32)> {
-        let read = [Arg::buffer(image), Arg::scalar(&padding), Arg::scalar(&quality)];
+    pub fn image_blur_faces(
+        &self,
+        image: &[u8],
+        padding: f32,
+        quality: u8,
+    ) -> Result<(Vec<u8>, u32)> {
+        let read = [
+            Arg::buffer(image),
+            Arg::scalar(&padding),
+            Arg::scalar(&quality),
+        ];
         let mut jpeg = Vec::new();
         let mut faces = [0u8; 4];
         let mut write = [
@@ -388,7 +432,13 @@ impl Session {
     }
 
     /// EXEC: call `symbol` in `library` with the given arguments.
-    pub fn exec(&self, library: &str, symbol: &str, args: &[Arg<'_>], out: &mut [ArgOut<'_>]) -> Result<()> {
+    pub fn exec(
+        &self,
+        library: &str,
+        symbol: &str,
+        args: &[Arg<'_>],
+        out: &mut [ArgOut<'_>],
+    ) -> Result<()> {
         let mut read = Vec::with_capacity(args.len() + 2);
         read.push(Arg::string(library));
         read.push(Arg::string(symbol));
@@ -397,7 +447,13 @@ impl Session {
     }
 
     /// EXEC_WITH_RESOURCE: call `symbol` in a LIB resource registered to this session.
-    pub fn exec_with_resource(&self, res: &Resource, symbol: &str, args: &[Arg<'_>], out: &mut [ArgOut<'_>]) -> Result<()> {
+    pub fn exec_with_resource(
+        &self,
+        res: &Resource,
+        symbol: &str,
+        args: &[Arg<'_>],
+        out: &mut [ArgOut<'_>],
+    ) -> Result<()> {
         if !self.has_resource(res) {
             return Err(Error::perm(format!(
                 "resource {} is not registered to session {}: register it first",
@@ -438,7 +494,11 @@ impl Session {
     }
 
     /// MODEL_RUN: named, typed tensors in; the model's outputs back.
-    pub fn model_run(&self, model: Option<&Resource>, inputs: &[TensorRef<'_>]) -> Result<Vec<Tensor>> {
+    pub fn model_run(
+        &self,
+        model: Option<&Resource>,
+        inputs: &[TensorRef<'_>],
+    ) -> Result<Vec<Tensor>> {
         let id = self.model_id(model)?;
         let headers: Vec<Vec<u8>> = inputs.iter().map(TensorRef::encode_header).collect();
         let mut read = Vec::with_capacity(1 + 2 * inputs.len());
@@ -493,7 +553,9 @@ impl Inner {
                 first_err.get_or_insert(e);
             }
         }
-        if let Err(e) = guard(&lp.info().name, "session release", || lp.plugin().session_release(self.id)) {
+        if let Err(e) = guard(&lp.info().name, "session release", || {
+            lp.plugin().session_release(self.id)
+        }) {
             first_err.get_or_insert(e);
         }
         tracing::debug!(session = self.id, "session released");

@@ -109,7 +109,12 @@ fn element_count(shape: &[usize]) -> Option<usize> {
 
 impl<'a> TensorRef<'a> {
     /// A tensor over raw bytes; checks that the size matches the shape.
-    pub fn new(name: impl Into<Cow<'a, str>>, dtype: DType, shape: Vec<usize>, data: impl Into<Cow<'a, [u8]>>) -> Result<Self> {
+    pub fn new(
+        name: impl Into<Cow<'a, str>>,
+        dtype: DType,
+        shape: Vec<usize>,
+        data: impl Into<Cow<'a, [u8]>>,
+    ) -> Result<Self> {
         let t = TensorRef {
             name: name.into(),
             dtype,
@@ -121,7 +126,11 @@ impl<'a> TensorRef<'a> {
     }
 
     /// An `f32` tensor borrowing `v`.
-    pub fn from_f32(name: impl Into<Cow<'a, str>>, shape: Vec<usize>, v: &'a [f32]) -> Result<Self> {
+    pub fn from_f32(
+        name: impl Into<Cow<'a, str>>,
+        shape: Vec<usize>,
+        v: &'a [f32],
+    ) -> Result<Self> {
         TensorRef::new(name, DType::F32, shape, bytemuck::cast_slice::<f32, u8>(v))
     }
 
@@ -129,7 +138,12 @@ impl<'a> TensorRef<'a> {
     pub fn validate(&self) -> Result<()> {
         let n = element_count(&self.shape)
             .and_then(|n| n.checked_mul(self.dtype.size()))
-            .ok_or_else(|| Error::inval(format!("tensor '{}': shape {:?} overflows", self.name, self.shape)))?;
+            .ok_or_else(|| {
+                Error::inval(format!(
+                    "tensor '{}': shape {:?} overflows",
+                    self.name, self.shape
+                ))
+            })?;
         if n != self.data.len() {
             return Err(Error::inval(format!(
                 "tensor '{}': shape {:?} of {} needs {} bytes, got {}",
@@ -156,7 +170,10 @@ impl<'a> TensorRef<'a> {
     /// The data as `f32`s (an error for other dtypes).
     pub fn as_f32(&self) -> Result<Cow<'_, [f32]>> {
         if self.dtype != DType::F32 {
-            return Err(Error::inval(format!("tensor '{}' is {}, not f32", self.name, self.dtype)));
+            return Err(Error::inval(format!(
+                "tensor '{}' is {}, not f32",
+                self.name, self.dtype
+            )));
         }
         Ok(match bytemuck::try_cast_slice(&self.data) {
             Ok(s) => Cow::Borrowed(s),
@@ -177,7 +194,9 @@ impl<'a> TensorRef<'a> {
     /// Encode the header (name, dtype, shape) — the data travels separately.
     pub fn encode_header(&self) -> Vec<u8> {
         let mut w = Writer::new();
-        w.str(&self.name).u32(self.dtype as u32).u32(self.shape.len() as u32);
+        w.str(&self.name)
+            .u32(self.dtype as u32)
+            .u32(self.shape.len() as u32);
         for &d in &self.shape {
             w.u64(d as u64);
         }
@@ -196,14 +215,19 @@ impl<'a> TensorRef<'a> {
 fn decode_header<'a>(r: &mut Reader<'a>, data: Cow<'a, [u8]>) -> Result<TensorRef<'a>> {
     let name = r.str()?;
     let dt = r.u32()?;
-    let dtype = DType::from_u32(dt).ok_or_else(|| Error::inval(format!("tensor '{name}': unknown dtype {dt}")))?;
+    let dtype = DType::from_u32(dt)
+        .ok_or_else(|| Error::inval(format!("tensor '{name}': unknown dtype {dt}")))?;
     let ndims = r.count(8)?;
     if ndims > 16 {
-        return Err(Error::inval(format!("tensor '{name}': {ndims} dimensions (at most 16)")));
+        return Err(Error::inval(format!(
+            "tensor '{name}': {ndims} dimensions (at most 16)"
+        )));
     }
     let mut shape = Vec::with_capacity(ndims);
     for _ in 0..ndims {
-        shape.push(usize::try_from(r.u64()?).map_err(|_| Error::inval("tensor dimension overflows"))?);
+        shape.push(
+            usize::try_from(r.u64()?).map_err(|_| Error::inval("tensor dimension overflows"))?,
+        );
     }
     TensorRef::new(Cow::Borrowed(name), dtype, shape, data)
 }
@@ -233,11 +257,20 @@ pub fn decode_tensors(buf: &[u8]) -> Result<Vec<TensorRef<'_>>> {
         let ndims = r.count(8)?;
         let mut shape = Vec::with_capacity(ndims.min(16));
         for _ in 0..ndims {
-            shape.push(usize::try_from(r.u64()?).map_err(|_| Error::inval("tensor dimension overflows"))?);
+            shape.push(
+                usize::try_from(r.u64()?)
+                    .map_err(|_| Error::inval("tensor dimension overflows"))?,
+            );
         }
         let data = r.long_bytes()?;
-        let dtype = DType::from_u32(dt).ok_or_else(|| Error::inval(format!("tensor '{name}': unknown dtype {dt}")))?;
-        out.push(TensorRef::new(Cow::Borrowed(name), dtype, shape, Cow::Borrowed(data))?);
+        let dtype = DType::from_u32(dt)
+            .ok_or_else(|| Error::inval(format!("tensor '{name}': unknown dtype {dt}")))?;
+        out.push(TensorRef::new(
+            Cow::Borrowed(name),
+            dtype,
+            shape,
+            Cow::Borrowed(data),
+        )?);
     }
     r.finish()?;
     Ok(out)
