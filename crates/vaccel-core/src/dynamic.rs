@@ -143,6 +143,17 @@ unsafe impl Send for PluginDesc {}
 // SAFETY: as above.
 unsafe impl Sync for PluginDesc {}
 
+// The C header include/vaccel/plugin_abi.h asserts the same sizes.
+#[cfg(target_pointer_width = "64")]
+const _: () = {
+    assert!(std::mem::size_of::<Arg<'static>>() == 24);
+    assert!(std::mem::size_of::<ArgOut<'static>>() == 48);
+    assert!(std::mem::size_of::<RawFile>() == 32);
+    assert!(std::mem::size_of::<RawResource>() == 32);
+    assert!(std::mem::size_of::<RawCall>() == 64);
+    assert!(std::mem::size_of::<PluginDesc>() == 120);
+};
+
 /// The entry point's type.
 pub type EntryFn = unsafe extern "C" fn() -> *const PluginDesc;
 

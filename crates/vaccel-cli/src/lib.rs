@@ -1,0 +1,147 @@
+//! The `vaccel` command line.
+//!
+//! Every subcommand translates its arguments into the library API and
+//! prints the result; [`run`] is callable in-process from tests.
+
+#![forbid(unsafe_code)]
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod exec;
+mod plugins;
+
+/// vAccel: hardware acceleration for serverless functions, VMs and sandboxes.
+#[derive(Debug, Parser)]
+#[command(name = "vaccel", version, about, long_about = None)]
+pub struct Cli {
+    /// Plugins to load, `:`-separated names or .so paths (overrides VACCEL_PLUGINS).
+    #[arg(long, global = true, value_name = "LIST")]
+    pub plugins: Option<String>,
+    /// Session hint: a number (0x4000) or names (cpu|remote); 0 = any plugin.
+    #[arg(long, global = true, default_value = "0")]
+    pub hint: String,
+    /// Log level 1 (error) … 4 (debug) (overrides VACCEL_LOG_LEVEL).
+    #[arg(long, global = true, value_name = "N")]
+    pub log_level: Option<String>,
+    /// Record per-op profiling regions and print them at exit.
+    #[arg(long, global = true)]
+    pub profile: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the loaded plugins: name, version, types, ops, source.
+    Plugins(plugins::Args),
+    /// Run NOOP N times and print the time per call.
+    Noop {
+        /// Number of calls.
+        #[arg(short = 'n', long, default_value_t = 1)]
+        count: u64,
+    },
+    /// Call SYMBOL in LIBRARY through the EXEC op.
+    Exec(exec::Args),
+}
+
+/// Build the runtime the command line asks for.
+pub fn runtime(cli: &Cli) -> vaccel::Result<vaccel::Runtime> {
+    let mut cfg = vaccel::Config::from_env()?;
+    if let Some(p) = &cli.plugins {
+        cfg.plugins = Some(p.clone());
+    }
+    if let Some(l) = &cli.log_level {
+        cfg.log_level = vaccel::config::parse_log_level(l)?;
+    }
+    cfg.profiling |= cli.profile;
+    vaccel::config::init_logging(cfg.log_level);
+    vaccel::runtime_with(cfg)
+}
+
+/// Open a session with the command line's hint.
+pub fn session(cli: &Cli, rt: &vaccel::Runtime) -> vaccel::Result<vaccel::Session> {
+    rt.session(vaccel::PluginType::parse(&cli.hint)?)
+}
+
+/// Print profiling regions of a session, upstream style.
+pub fn print_profile(out: &mut dyn Write, sess: &vaccel::Session) -> anyhow::Result<()> {
+    for (op, s) in sess.profile() {
+        writeln!(
+            out,
+            "[prof] {}: total_time: {} nsec nr_entries: {} min: {} nsec max: {} nsec",
+            vaccel::profiling::region_name(op),
+            s.total.as_nanos(),
+            s.count,
+            s.min.as_nanos(),
+            s.max.as_nanos()
+        )?;
+    }
+    Ok(())
+}
+
+/// Run a parsed command line, writing results to `out`.
+pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
+    let rt = runtime(&cli)?;
+    match &cli.command {
+        Command::Plugins(a) => plugins::run(&rt, a, out),
+        Command::Noop { count } => {
+            let sess = session(&cli, &rt)?;
+            let t0 = std::time::Instant::now();
+            for _ in 0..*count {
+                sess.noop()?;
+            }
+            let el = t0.elapsed();
+            writeln!(
+                out,
+                "noop: {count} call(s) on plugin '{}' (session {}), {:.3} µs/call",
+                sess.plugin().name,
+                sess.id(),
+                el.as_secs_f64() * 1e6 / (*count).max(1) as f64
+            )?;
+            print_profile(out, &sess)?;
+            Ok(())
+        }
+        Command::Exec(a) => {
+            let sess = session(&cli, &rt)?;
+            exec::run(&sess, a, out)?;
+            print_profile(out, &sess)
+        }
+    }
+}
+
+/// Format an error for people: the message, and the vAccel code if there is one.
+pub fn describe(e: &anyhow::Error) -> String {
+    match e.downcast_ref::<vaccel::Error>() {
+        Some(v) => format!("{} ({})", v.message(), v.code()),
+        None => format!("{e:#}"),
+    }
+}
+
+/// Parse, run, print one clear line on error. Used by `main`.
+pub fn main_with_args<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("vaccel: internal error: {info}");
+    }));
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    let stdout = std::io::stdout();
+    let mut lock = stdout.lock();
+    match run(cli, &mut lock) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = lock.flush();
+            eprintln!("error: {}", describe(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
