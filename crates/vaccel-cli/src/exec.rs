@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use vaccel::{Arg, ArgOut, ArgType};
 
 /// Arguments of `vaccel exec`.
@@ -50,17 +50,62 @@ pub fn parse_value(s: &str) -> anyhow::Result<Value> {
         .with_context(|| format!("argument '{s}': expected TYPE:VALUE, e.g. i32:5 or str:hello"))?;
     let num = |what| format!("argument '{s}': '{v}' is not a valid {what}");
     let bytes = match t {
-        "i8" => v.parse::<i8>().with_context(|| num("i8"))?.to_ne_bytes().to_vec(),
-        "i16" => v.parse::<i16>().with_context(|| num("i16"))?.to_ne_bytes().to_vec(),
-        "i32" => v.parse::<i32>().with_context(|| num("i32"))?.to_ne_bytes().to_vec(),
-        "i64" => v.parse::<i64>().with_context(|| num("i64"))?.to_ne_bytes().to_vec(),
-        "u8" => v.parse::<u8>().with_context(|| num("u8"))?.to_ne_bytes().to_vec(),
-        "u16" => v.parse::<u16>().with_context(|| num("u16"))?.to_ne_bytes().to_vec(),
-        "u32" => v.parse::<u32>().with_context(|| num("u32"))?.to_ne_bytes().to_vec(),
-        "u64" => v.parse::<u64>().with_context(|| num("u64"))?.to_ne_bytes().to_vec(),
-        "f32" => v.parse::<f32>().with_context(|| num("f32"))?.to_ne_bytes().to_vec(),
-        "f64" => v.parse::<f64>().with_context(|| num("f64"))?.to_ne_bytes().to_vec(),
-        "str" => return Ok(Value { ty: ArgType::String, bytes: v.as_bytes().to_vec() }),
+        "i8" => v
+            .parse::<i8>()
+            .with_context(|| num("i8"))?
+            .to_ne_bytes()
+            .to_vec(),
+        "i16" => v
+            .parse::<i16>()
+            .with_context(|| num("i16"))?
+            .to_ne_bytes()
+            .to_vec(),
+        "i32" => v
+            .parse::<i32>()
+            .with_context(|| num("i32"))?
+            .to_ne_bytes()
+            .to_vec(),
+        "i64" => v
+            .parse::<i64>()
+            .with_context(|| num("i64"))?
+            .to_ne_bytes()
+            .to_vec(),
+        "u8" => v
+            .parse::<u8>()
+            .with_context(|| num("u8"))?
+            .to_ne_bytes()
+            .to_vec(),
+        "u16" => v
+            .parse::<u16>()
+            .with_context(|| num("u16"))?
+            .to_ne_bytes()
+            .to_vec(),
+        "u32" => v
+            .parse::<u32>()
+            .with_context(|| num("u32"))?
+            .to_ne_bytes()
+            .to_vec(),
+        "u64" => v
+            .parse::<u64>()
+            .with_context(|| num("u64"))?
+            .to_ne_bytes()
+            .to_vec(),
+        "f32" => v
+            .parse::<f32>()
+            .with_context(|| num("f32"))?
+            .to_ne_bytes()
+            .to_vec(),
+        "f64" => v
+            .parse::<f64>()
+            .with_context(|| num("f64"))?
+            .to_ne_bytes()
+            .to_vec(),
+        "str" => {
+            return Ok(Value {
+                ty: ArgType::String,
+                bytes: v.as_bytes().to_vec(),
+            });
+        }
         "hex" => {
             if v.len() % 2 != 0 {
                 bail!("argument '{s}': hex needs an even number of digits");
@@ -70,13 +115,21 @@ pub fn parse_value(s: &str) -> anyhow::Result<Value> {
                 .map(|i| u8::from_str_radix(&v[i..i + 2], 16))
                 .collect::<Result<Vec<_>, _>>()
                 .with_context(|| num("hex string"))?;
-            return Ok(Value { ty: ArgType::Raw, bytes: b });
+            return Ok(Value {
+                ty: ArgType::Raw,
+                bytes: b,
+            });
         }
         "file" => {
             let b = std::fs::read(v).with_context(|| format!("argument '{s}': cannot read {v}"))?;
-            return Ok(Value { ty: ArgType::Buffer, bytes: b });
+            return Ok(Value {
+                ty: ArgType::Buffer,
+                bytes: b,
+            });
         }
-        _ => bail!("argument '{s}': unknown type '{t}' (use i8..i64, u8..u64, f32, f64, str, hex, file)"),
+        _ => bail!(
+            "argument '{s}': unknown type '{t}' (use i8..i64, u8..u64, f32, f64, str, hex, file)"
+        ),
     };
     let (ty, _) = scalar_type(t).expect("numeric types are listed in scalar_type");
     Ok(Value { ty, bytes })
@@ -87,24 +140,30 @@ pub fn parse_out(s: &str) -> anyhow::Result<(ArgType, usize)> {
     if let Some(st) = scalar_type(s) {
         return Ok(st);
     }
-    let (t, n) = s
-        .split_once(':')
-        .with_context(|| format!("--out '{s}': expected a scalar type (i32, f64, …) or str:SIZE / bytes:SIZE"))?;
-    let n: usize = n.parse().with_context(|| format!("--out '{s}': '{n}' is not a size"))?;
+    let (t, n) = s.split_once(':').with_context(|| {
+        format!("--out '{s}': expected a scalar type (i32, f64, …) or str:SIZE / bytes:SIZE")
+    })?;
+    let n: usize = n
+        .parse()
+        .with_context(|| format!("--out '{s}': '{n}' is not a size"))?;
     if n == 0 || n > 64 << 20 {
         bail!("--out '{s}': size must be between 1 and 64 MiB");
     }
     match t {
         "str" => Ok((ArgType::String, n)),
         "bytes" => Ok((ArgType::Raw, n)),
-        _ => bail!("--out '{s}': unknown output type '{t}' (use str:SIZE or bytes:SIZE or a scalar type)"),
+        _ => bail!(
+            "--out '{s}': unknown output type '{t}' (use str:SIZE or bytes:SIZE or a scalar type)"
+        ),
     }
 }
 
 fn format_out(ty: ArgType, b: &[u8]) -> String {
     macro_rules! sc {
         ($t:ty) => {
-            <[u8; std::mem::size_of::<$t>()]>::try_from(b).map(|a| <$t>::from_ne_bytes(a).to_string()).unwrap_or_else(|_| format!("{b:02x?}"))
+            <[u8; std::mem::size_of::<$t>()]>::try_from(b)
+                .map(|a| <$t>::from_ne_bytes(a).to_string())
+                .unwrap_or_else(|_| format!("{b:02x?}"))
         };
     }
     match ty {
@@ -118,14 +177,24 @@ fn format_out(ty: ArgType, b: &[u8]) -> String {
         ArgType::Uint64 => sc!(u64),
         ArgType::Float32 => sc!(f32),
         ArgType::Float64 => sc!(f64),
-        ArgType::String => String::from_utf8_lossy(b.split(|&c| c == 0).next().unwrap_or(b)).into_owned(),
+        ArgType::String => {
+            String::from_utf8_lossy(b.split(|&c| c == 0).next().unwrap_or(b)).into_owned()
+        }
         _ => b.iter().map(|x| format!("{x:02x}")).collect(),
     }
 }
 
 pub fn run(sess: &vaccel::Session, a: &Args, out: &mut dyn Write) -> anyhow::Result<()> {
-    let values = a.args.iter().map(|s| parse_value(s)).collect::<anyhow::Result<Vec<_>>>()?;
-    let specs = a.outs.iter().map(|s| parse_out(s)).collect::<anyhow::Result<Vec<_>>>()?;
+    let values = a
+        .args
+        .iter()
+        .map(|s| parse_value(s))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let specs = a
+        .outs
+        .iter()
+        .map(|s| parse_out(s))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let mut bufs: Vec<Vec<u8>> = specs.iter().map(|(_, n)| vec![0u8; *n]).collect();
     let read: Vec<Arg<'_>> = values.iter().map(|v| Arg::new(v.ty, &v.bytes)).collect();
     let mut write: Vec<ArgOut<'_>> = bufs
@@ -139,7 +208,13 @@ pub fn run(sess: &vaccel::Session, a: &Args, out: &mut dyn Write) -> anyhow::Res
     for (i, w) in write.iter().enumerate() {
         writeln!(out, "out[{i}] = {}", format_out(specs[i].0, w.written()))?;
     }
-    writeln!(out, "exec {}:{} took {:.3} ms", a.library, a.symbol, el.as_secs_f64() * 1e3)?;
+    writeln!(
+        out,
+        "exec {}:{} took {:.3} ms",
+        a.library,
+        a.symbol,
+        el.as_secs_f64() * 1e3
+    )?;
     Ok(())
 }
 
@@ -149,12 +224,33 @@ mod tests {
 
     #[test]
     fn values() {
-        assert_eq!(parse_value("i32:5").unwrap(), Value { ty: ArgType::Int32, bytes: 5i32.to_ne_bytes().to_vec() });
+        assert_eq!(
+            parse_value("i32:5").unwrap(),
+            Value {
+                ty: ArgType::Int32,
+                bytes: 5i32.to_ne_bytes().to_vec()
+            }
+        );
         assert_eq!(parse_value("str:hi").unwrap().bytes, b"hi");
         assert_eq!(parse_value("hex:00ff").unwrap().bytes, vec![0, 255]);
-        assert!(parse_value("i32:x").unwrap_err().to_string().contains("not a valid i32"));
-        assert!(parse_value("i32").unwrap_err().to_string().contains("expected TYPE:VALUE"));
-        assert!(parse_value("q:1").unwrap_err().to_string().contains("unknown type 'q'"));
+        assert!(
+            parse_value("i32:x")
+                .unwrap_err()
+                .to_string()
+                .contains("not a valid i32")
+        );
+        assert!(
+            parse_value("i32")
+                .unwrap_err()
+                .to_string()
+                .contains("expected TYPE:VALUE")
+        );
+        assert!(
+            parse_value("q:1")
+                .unwrap_err()
+                .to_string()
+                .contains("unknown type 'q'")
+        );
         assert!(parse_value("hex:0").is_err());
         assert!(parse_value("file:/nonexistent").is_err());
     }

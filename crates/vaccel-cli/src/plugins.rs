@@ -32,7 +32,11 @@ pub fn run(rt: &vaccel::Runtime, a: &Args, out: &mut dyn Write) -> anyhow::Resul
             })
             .collect();
         let avail: Vec<_> = rt.builtins().iter().map(|b| b.name).collect();
-        writeln!(out, "{}", serde_json::json!({ "loaded": loaded, "builtin": avail }))?;
+        writeln!(
+            out,
+            "{}",
+            serde_json::json!({ "loaded": loaded, "builtin": avail })
+        )?;
         return Ok(());
     }
     if rt.plugins().is_empty() {
@@ -40,7 +44,14 @@ pub fn run(rt: &vaccel::Runtime, a: &Args, out: &mut dyn Write) -> anyhow::Resul
     }
     for (i, p) in rt.plugins().iter().enumerate() {
         let info = p.info();
-        writeln!(out, "{}. {} {} ({})", i + 1, info.name, info.version, p.source())?;
+        writeln!(
+            out,
+            "{}. {} {} ({})",
+            i + 1,
+            info.name,
+            info.version,
+            p.source()
+        )?;
         writeln!(out, "   types: {} (0x{:x})", info.types, info.types.bits())?;
         let ops: Vec<_> = info.ops.iter().map(|o| o.name()).collect();
         writeln!(out, "   ops:   {}", ops.join(", "))?;
@@ -51,7 +62,11 @@ pub fn run(rt: &vaccel::Runtime, a: &Args, out: &mut dyn Write) -> anyhow::Resul
     if a.available {
         writeln!(out, "built-in plugins in this build:")?;
         for b in rt.builtins() {
-            let loaded = if rt.plugin(b.name).is_some() { "loaded" } else { "not loaded" };
+            let loaded = if rt.plugin(b.name).is_some() {
+                "loaded"
+            } else {
+                "not loaded"
+            };
             writeln!(out, "   {:<8} {} [{loaded}]", b.name, b.description)?;
         }
     }

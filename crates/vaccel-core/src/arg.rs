@@ -362,7 +362,7 @@ impl<'a> ArgOut<'a> {
                     size, self.cap
                 )));
             };
-            let me = self as *mut ArgOut<'a> as *mut ArgOut<'static>;
+            let me = (self as *mut ArgOut<'a>).cast::<ArgOut<'static>>();
             // SAFETY: `f` is the owner's reserve function and `me` points to
             // this live argument; lifetimes are not observed by C code.
             let rc = unsafe { f(me, size) };

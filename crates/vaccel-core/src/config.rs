@@ -21,6 +21,9 @@ pub struct Config {
     pub profiling: bool,
     /// Per-op fallback to other plugins matching the hint.
     pub op_fallback: bool,
+    /// Warnings found while reading the configuration (e.g. deprecated
+    /// variables), logged when the runtime is built — after logging is set up.
+    pub warnings: Vec<String>,
 }
 
 /// Parse a boolean flag the way users write them.
@@ -56,10 +59,11 @@ impl Config {
 
     /// Read the configuration through `get` (tests pass a map).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config> {
+        let mut warnings = Vec::new();
         let plugins = match (get("VACCEL_PLUGINS"), get("VACCEL_BACKENDS")) {
             (Some(p), _) => Some(p),
             (None, Some(b)) => {
-                tracing::warn!("VACCEL_BACKENDS is deprecated: use VACCEL_PLUGINS");
+                warnings.push("VACCEL_BACKENDS is deprecated: use VACCEL_PLUGINS".to_string());
                 Some(b)
             }
             (None, None) => None,
@@ -78,6 +82,7 @@ impl Config {
                 .map(|v| parse_bool("VACCEL_OP_FALLBACK", &v))
                 .transpose()?
                 .unwrap_or(false),
+            warnings,
         })
     }
 }
@@ -127,25 +132,23 @@ mod tests {
         assert_eq!(
             c,
             Config {
-                plugins: None,
                 log_level: 1,
-                profiling: false,
-                op_fallback: false
+                ..Config::default()
             }
         );
     }
 
     #[test]
     fn backends_alias_and_precedence() {
+        let c = cfg(&[("VACCEL_BACKENDS", "noop")]).unwrap();
+        assert_eq!(c.plugins.as_deref(), Some("noop"));
         assert_eq!(
-            cfg(&[("VACCEL_BACKENDS", "noop")])
-                .unwrap()
-                .plugins
-                .as_deref(),
-            Some("noop")
+            c.warnings,
+            vec!["VACCEL_BACKENDS is deprecated: use VACCEL_PLUGINS".to_string()]
         );
         let c = cfg(&[("VACCEL_BACKENDS", "noop"), ("VACCEL_PLUGINS", "exec")]).unwrap();
         assert_eq!(c.plugins.as_deref(), Some("exec"));
+        assert!(c.warnings.is_empty());
     }
 
     #[test]

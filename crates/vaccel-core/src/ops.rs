@@ -830,7 +830,6 @@ mod tests {
             ArgOut::fixed(ArgType::Float64, &mut mx),
         ];
         m.compute(&mut w).unwrap();
-        drop(w);
         let clamped: Vec<f64> = bytemuck::pod_collect_to_vec(&outv);
         assert_eq!(clamped, vec![3.0, 0.0, 5.0]);
         assert_eq!(f64::from_ne_bytes(mn), -1.0);

@@ -182,6 +182,9 @@ impl RuntimeBuilder {
 
     /// Load everything and build the runtime.
     pub fn build(self) -> Result<Runtime> {
+        for w in &self.config.warnings {
+            tracing::warn!("{w}");
+        }
         let mut plugins: Vec<Arc<LoadedPlugin>> = Vec::new();
         let mut add = |lp: LoadedPlugin| {
             if plugins.iter().any(|p| p.info.name == lp.info.name) {

@@ -331,6 +331,39 @@ impl Session {
         Ok((f64::from_ne_bytes(mn), f64::from_ne_bytes(mx)))
     }
 
+    /// Run `op` with one growable output per entry of `types`; return the
+    /// outputs, each truncated to what the plugin wrote.
+    pub fn genop_collect<const N: usize>(
+        &self,
+        op: OpType,
+        read: &[Arg<'_>],
+        types: [ArgType; N],
+    ) -> Result<[Vec<u8>; N]> {
+        let mut bufs: [Vec<u8>; N] = std::array::from_fn(|_| Vec::new());
+        let mut lens = [0usize; N];
+        {
+            let mut write: Vec<ArgOut<'_>> = bufs
+                .iter_mut()
+                .zip(types)
+                .map(|(b, t)| ArgOut::growable(t, b))
+                .collect();
+            self.genop(op, read, &mut write)?;
+            for (l, w) in lens.iter_mut().zip(&write) {
+                *l = w.len();
+            }
+        }
+        for (b, l) in bufs.iter_mut().zip(lens) {
+            b.truncate(l);
+        }
+        Ok(bufs)
+    }
+
+    fn text_op(&self, op: OpType, read: &[Arg<'_>]) -> Result<String> {
+        let [text] = self.genop_collect(op, read, [ArgType::String])?;
+        String::from_utf8(text)
+            .map_err(|_| Error::backend(format!("plugin returned non-UTF-8 text for {op}")))
+    }
+
     /// IMAGE_CLASSIFY with the default top-k (5): labels, best first.
     pub fn image_classify(&self, image: &[u8]) -> Result<Vec<ops::Label>> {
         self.image_classify_top(image, ops::DEFAULT_TOP_K)
@@ -340,69 +373,40 @@ impl Session {
     pub fn image_classify_top(&self, image: &[u8], k: usize) -> Result<Vec<ops::Label>> {
         let k32 = u32::try_from(k).map_err(|_| Error::inval("top_k too large"))?;
         let read = [Arg::buffer(image), Arg::scalar(&k32)];
-        let (mut text, mut name, mut labels) = (Vec::new(), Vec::new(), Vec::new());
-        let mut write = [
-            ArgOut::growable(ArgType::String, &mut text),
-            ArgOut::growable(ArgType::String, &mut name),
-            ArgOut::growable(BYTES, &mut labels),
-        ];
-        self.genop(OpType::ImageClassify, &read, &mut write)?;
-        let n = write[2].len();
-        drop(write);
-        ops::decode_labels(&labels[..n.min(labels.len())])
+        let [_, _, labels] = self.genop_collect(
+            OpType::ImageClassify,
+            &read,
+            [ArgType::String, ArgType::String, BYTES],
+        )?;
+        ops::decode_labels(&labels)
     }
 
     /// IMAGE_CLASSIFY returning upstream's text form
     /// (`classification tags: 60.547% malamute, …`).
     pub fn image_classify_text(&self, image: &[u8]) -> Result<String> {
-        let read = [Arg::buffer(image)];
-        let mut text = Vec::new();
-        let mut write = [ArgOut::growable(ArgType::String, &mut text)];
-        self.genop(OpType::ImageClassify, &read, &mut write)?;
-        let n = write[0].len();
-        drop(write);
-        text.truncate(n);
-        String::from_utf8(text).map_err(|_| Error::backend("plugin returned non-UTF-8 text"))
+        self.text_op(OpType::ImageClassify, &[Arg::buffer(image)])
     }
 
     /// IMAGE_DETECT: face boxes in pixels of the input image, with scores.
     pub fn image_detect(&self, image: &[u8]) -> Result<Vec<ops::Detection>> {
         let read = [Arg::buffer(image)];
-        let (mut text, mut dets) = (Vec::new(), Vec::new());
-        let mut write = [
-            ArgOut::growable(ArgType::String, &mut text),
-            ArgOut::growable(BYTES, &mut dets),
-        ];
-        self.genop(OpType::ImageDetect, &read, &mut write)?;
-        let n = write[1].len();
-        drop(write);
-        ops::decode_detections(&dets[..n.min(dets.len())])
-    }
-
-    fn image_text_op(&self, op: OpType, image: &[u8]) -> Result<String> {
-        let read = [Arg::buffer(image)];
-        let mut text = Vec::new();
-        let mut write = [ArgOut::growable(ArgType::String, &mut text)];
-        self.genop(op, &read, &mut write)?;
-        let n = write[0].len();
-        drop(write);
-        text.truncate(n);
-        String::from_utf8(text).map_err(|_| Error::backend("plugin returned non-UTF-8 text"))
+        let [_, dets] = self.genop_collect(OpType::ImageDetect, &read, [ArgType::String, BYTES])?;
+        ops::decode_detections(&dets)
     }
 
     /// IMAGE_SEGMENT: the plugin's result name / summary.
     pub fn image_segment(&self, image: &[u8]) -> Result<String> {
-        self.image_text_op(OpType::ImageSegment, image)
+        self.text_op(OpType::ImageSegment, &[Arg::buffer(image)])
     }
 
     /// IMAGE_POSE: the plugin's result name / summary.
     pub fn image_pose(&self, image: &[u8]) -> Result<String> {
-        self.image_text_op(OpType::ImagePose, image)
+        self.text_op(OpType::ImagePose, &[Arg::buffer(image)])
     }
 
     /// IMAGE_DEPTH: the plugin's result name / summary.
     pub fn image_depth(&self, image: &[u8]) -> Result<String> {
-        self.image_text_op(OpType::ImageDepth, image)
+        self.text_op(OpType::ImageDepth, &[Arg::buffer(image)])
     }
 
     /// IMAGE_BLUR_FACES: the image with every face blurred, as JPEG, and the
@@ -418,17 +422,12 @@ impl Session {
             Arg::scalar(&padding),
             Arg::scalar(&quality),
         ];
-        let mut jpeg = Vec::new();
-        let mut faces = [0u8; 4];
-        let mut write = [
-            ArgOut::growable(BYTES, &mut jpeg),
-            ArgOut::fixed(ArgType::Uint32, &mut faces),
-        ];
-        self.genop(OpType::ImageBlurFaces, &read, &mut write)?;
-        let n = write[0].len();
-        drop(write);
-        jpeg.truncate(n);
-        Ok((jpeg, u32::from_ne_bytes(faces)))
+        let [jpeg, faces] =
+            self.genop_collect(OpType::ImageBlurFaces, &read, [BYTES, ArgType::Uint32])?;
+        let faces = <[u8; 4]>::try_from(faces.as_slice())
+            .map(u32::from_ne_bytes)
+            .unwrap_or(0);
+        Ok((jpeg, faces))
     }
 
     /// EXEC: call `symbol` in `library` with the given arguments.
@@ -507,12 +506,8 @@ impl Session {
             read.push(Arg::raw(h));
             read.push(Arg::raw(&t.data));
         }
-        let mut outb = Vec::new();
-        let mut write = [ArgOut::growable(BYTES, &mut outb)];
-        self.genop(OpType::ModelRun, &read, &mut write)?;
-        let n = write[0].len();
-        drop(write);
-        Ok(ops::ModelRun::decode_outputs(&outb[..n.min(outb.len())])?
+        let [outb] = self.genop_collect(OpType::ModelRun, &read, [BYTES])?;
+        Ok(ops::ModelRun::decode_outputs(&outb)?
             .into_iter()
             .map(TensorRef::into_owned)
             .collect())
@@ -520,13 +515,8 @@ impl Session {
 
     fn aes(&self, op: OpType, key: &[u8], iv: &[u8], data: &[u8]) -> Result<Vec<u8>> {
         let read = [Arg::buffer(key), Arg::buffer(iv), Arg::buffer(data)];
-        let mut outb = Vec::with_capacity(ops::AesCbc::padded_len(data.len()));
-        let mut write = [ArgOut::growable(BYTES, &mut outb)];
-        self.genop(op, &read, &mut write)?;
-        let n = write[0].len();
-        drop(write);
-        outb.truncate(n);
-        Ok(outb)
+        let [out] = self.genop_collect(op, &read, [BYTES])?;
+        Ok(out)
     }
 
     /// AES-CBC encryption with PKCS#7 padding.

@@ -2,33 +2,14 @@
 //! kind of library that must be refused with a clear error.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use vaccel_core::{Code, PluginSource, PluginType, Resource, ResourceType, Runtime};
 
-/// Compile every fixture once into a temporary directory.
+/// Compile a fixture into a shared library.
 fn fixture(name: &str) -> PathBuf {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    let dir = DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let include = root.join("../../include");
-        for src in ["cplugin", "abi99", "badsize", "nullentry", "notplugin", "upstream"] {
-            let out = dir.path().join(format!("lib{src}.so"));
-            let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-            let st = std::process::Command::new(&cc)
-                .args(["-shared", "-fPIC", "-std=c11", "-Wall", "-Werror", "-o"])
-                .arg(&out)
-                .arg("-I")
-                .arg(&include)
-                .arg(root.join(format!("tests/fixtures/{src}.c")))
-                .status()
-                .unwrap_or_else(|e| panic!("cannot run the C compiler '{cc}' (install gcc): {e}"));
-            assert!(st.success(), "compiling fixture {src} failed");
-        }
-        dir
-    });
-    dir.path().join(format!("lib{name}.so"))
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let include = root.join("../../include");
+    vaccel_test_utils::compile_c_shared(&root.join(format!("tests/fixtures/{name}.c")), &[&include])
 }
 
 fn load_err(name: &str) -> vaccel_core::Error {
@@ -41,28 +22,46 @@ fn load_err(name: &str) -> vaccel_core::Error {
 #[test]
 fn c_plugin_loads_and_runs() {
     let path = fixture("cplugin");
-    let rt = Runtime::builder().plugins(path.to_str().unwrap()).build().unwrap();
+    let rt = Runtime::builder()
+        .plugins(path.to_str().unwrap())
+        .build()
+        .unwrap();
     let p = &rt.plugins()[0];
     assert_eq!(p.info().name, "cplugin");
     assert_eq!(p.info().version, "1.2.3");
     assert_eq!(p.info().types, PluginType::CPU);
-    assert_eq!(p.info().details, vec![("language".to_string(), "C".to_string())]);
+    assert_eq!(
+        p.info().details,
+        vec![("language".to_string(), "C".to_string())]
+    );
     assert_eq!(p.source(), &PluginSource::Dynamic(path));
     let s = rt.session(PluginType::CPU).unwrap();
     s.noop().unwrap();
     let res = Resource::from_bytes(vec![1u8, 2, 3], "m.onnx", ResourceType::Model).unwrap();
     s.register(&res).unwrap();
     let text = s.image_classify_text(b"12345").unwrap();
-    assert_eq!(text, "classification tags: 100.000% c-plugin saw 5 bytes, 1 resource(s)");
+    assert_eq!(
+        text,
+        "classification tags: 100.000% c-plugin saw 5 bytes, 1 resource(s)"
+    );
     s.unregister(&res).unwrap();
     // An op the C plugin does not list is refused before the call.
     let e = s.image_detect(b"x").unwrap_err();
     assert_eq!(e.code(), Code::NotSup);
-    assert!(e.message().contains("plugin 'cplugin' does not implement IMAGE_DETECT"), "{e}");
+    assert!(
+        e.message()
+            .contains("plugin 'cplugin' does not implement IMAGE_DETECT"),
+        "{e}"
+    );
     // An error message written by the plugin reaches the caller.
-    let e = s.genop(vaccel_core::OpType::ImageClassify, &[], &mut []).unwrap_err();
+    let e = s
+        .genop(vaccel_core::OpType::ImageClassify, &[], &mut [])
+        .unwrap_err();
     assert_eq!(e.code(), Code::Inval);
-    assert_eq!(e.message(), "cplugin: classify needs an image and a text output");
+    assert_eq!(
+        e.message(),
+        "cplugin: classify needs an image and a text output"
+    );
 }
 
 #[test]
@@ -104,10 +103,20 @@ fn upstream_c_plugin_gets_a_hint() {
 
 #[test]
 fn unknown_plugin_path_is_enoent() {
-    let e = Runtime::builder().plugins("/no/such/libvaccel_plugin_zzz.so").build().unwrap_err();
+    let e = Runtime::builder()
+        .plugins("/no/such/libvaccel_plugin_zzz.so")
+        .build()
+        .unwrap_err();
     assert_eq!(e.code(), Code::NoEnt);
-    assert!(e.message().contains("/no/such/libvaccel_plugin_zzz.so does not exist"), "{e}");
-    let e = Runtime::builder().plugins("libnosuchplugin_zzz.so").build().unwrap_err();
+    assert!(
+        e.message()
+            .contains("/no/such/libvaccel_plugin_zzz.so does not exist"),
+        "{e}"
+    );
+    let e = Runtime::builder()
+        .plugins("libnosuchplugin_zzz.so")
+        .build()
+        .unwrap_err();
     assert_eq!(e.code(), Code::LibBad);
     assert!(e.message().contains("cannot load plugin library"), "{e}");
 }

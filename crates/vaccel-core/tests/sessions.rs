@@ -1,12 +1,12 @@
 //! Sessions, resources, selection and profiling through the public API,
 //! with small test plugins.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use vaccel_core::{
-    Arg, ArgOut, Code, Config, OpCtx, OpSet, OpType, Plugin, PluginInfo, PluginType, Resource, ResourceType, Result,
-    Runtime, SessionId,
+    Arg, ArgOut, Code, Config, OpCtx, OpSet, OpType, Plugin, PluginInfo, PluginType, Resource,
+    ResourceType, Result, Runtime, SessionId,
 };
 
 /// A plugin of a given name and type implementing the given ops; counts hooks.
@@ -20,7 +20,13 @@ struct Fake {
 
 impl Fake {
     fn new(name: &'static str, types: PluginType, ops: &[OpType]) -> Arc<Fake> {
-        Arc::new(Fake { name, types, ops: ops.to_vec(), sessions: AtomicUsize::new(0), resources: AtomicUsize::new(0) })
+        Arc::new(Fake {
+            name,
+            types,
+            ops: ops.to_vec(),
+            sessions: AtomicUsize::new(0),
+            resources: AtomicUsize::new(0),
+        })
     }
 }
 
@@ -50,7 +56,13 @@ impl Plugin for Fake {
         self.resources.fetch_sub(1, Ordering::SeqCst);
         Ok(())
     }
-    fn run(&self, ctx: &OpCtx<'_>, op: OpType, _: &[Arg<'_>], write: &mut [ArgOut<'_>]) -> Result<()> {
+    fn run(
+        &self,
+        ctx: &OpCtx<'_>,
+        op: OpType,
+        _: &[Arg<'_>],
+        write: &mut [ArgOut<'_>],
+    ) -> Result<()> {
         if op == OpType::ImageSegment {
             panic!("segment exploded");
         }
@@ -64,7 +76,10 @@ impl Plugin for Fake {
 
 #[test]
 fn session_ids_start_at_one_and_increase() {
-    let rt = Runtime::builder().with_plugin(Fake::new("a", PluginType::CPU, &[OpType::Noop])).build().unwrap();
+    let rt = Runtime::builder()
+        .with_plugin(Fake::new("a", PluginType::CPU, &[OpType::Noop]))
+        .build()
+        .unwrap();
     let s1 = rt.session(PluginType::CPU).unwrap();
     let s2 = rt.session(PluginType::CPU).unwrap();
     assert_eq!(s1.id(), 1);
@@ -76,7 +91,12 @@ fn selection_follows_hint_and_load_order() {
     let cpu = Fake::new("cpu", PluginType::CPU, &[OpType::Noop]);
     let gpu = Fake::new("gpu", PluginType::GPU, &[OpType::Noop]);
     let remote = Fake::new("remote", PluginType::REMOTE, &[OpType::Noop]);
-    let rt = Runtime::builder().with_plugin(remote).with_plugin(cpu).with_plugin(gpu).build().unwrap();
+    let rt = Runtime::builder()
+        .with_plugin(remote)
+        .with_plugin(cpu)
+        .with_plugin(gpu)
+        .build()
+        .unwrap();
     let pick = |h| rt.session(h).unwrap().plugin().name.clone();
     // REMOTE is loaded first but is only chosen when asked for.
     assert_eq!(pick(PluginType::empty()), "cpu");
@@ -86,13 +106,19 @@ fn selection_follows_hint_and_load_order() {
     assert_eq!(pick(PluginType::REMOTE), "remote");
     let e = rt.session(PluginType::FPGA).unwrap_err();
     assert_eq!(e.code(), Code::NotSup);
-    assert!(e.message().contains("no loaded plugin matches hint FPGA"), "{e}");
+    assert!(
+        e.message().contains("no loaded plugin matches hint FPGA"),
+        "{e}"
+    );
     assert!(e.message().contains("cpu [CPU]"), "{e}");
 }
 
 #[test]
 fn remote_is_chosen_when_it_is_the_only_plugin() {
-    let rt = Runtime::builder().with_plugin(Fake::new("remote", PluginType::REMOTE, &[OpType::Noop])).build().unwrap();
+    let rt = Runtime::builder()
+        .with_plugin(Fake::new("remote", PluginType::REMOTE, &[OpType::Noop]))
+        .build()
+        .unwrap();
     assert_eq!(rt.session(PluginType::GPU).unwrap().plugin().name, "remote");
 }
 
@@ -108,14 +134,30 @@ fn no_plugins_is_a_clear_error() {
 fn unsupported_op_names_plugin_and_op_and_fallback_is_opt_in() {
     let a = Fake::new("a", PluginType::CPU, &[OpType::Noop]);
     let b = Fake::new("b", PluginType::CPU, &[OpType::Noop, OpType::ImageDepth]);
-    let rt = Runtime::builder().with_plugin(a.clone()).with_plugin(b.clone()).build().unwrap();
+    let rt = Runtime::builder()
+        .with_plugin(a.clone())
+        .with_plugin(b.clone())
+        .build()
+        .unwrap();
     let s = rt.session(PluginType::CPU).unwrap();
     let e = s.image_depth(b"img").unwrap_err();
     assert_eq!(e.code(), Code::NotSup);
-    assert!(e.message().contains("plugin 'a' does not implement IMAGE_DEPTH"), "{e}");
+    assert!(
+        e.message()
+            .contains("plugin 'a' does not implement IMAGE_DEPTH"),
+        "{e}"
+    );
 
-    let cfg = Config { op_fallback: true, ..Config::default() };
-    let rt = Runtime::builder().config(cfg).with_plugin(a).with_plugin(b).build().unwrap();
+    let cfg = Config {
+        op_fallback: true,
+        ..Config::default()
+    };
+    let rt = Runtime::builder()
+        .config(cfg)
+        .with_plugin(a)
+        .with_plugin(b)
+        .build()
+        .unwrap();
     let s = rt.session(PluginType::CPU).unwrap();
     assert_eq!(s.plugin().name, "a");
     assert_eq!(s.image_depth(b"img").unwrap(), format!("b:{}", s.id()));
@@ -149,7 +191,11 @@ fn dropping_the_last_handle_releases() {
         let s2 = s.clone();
         s.register(&r).unwrap();
         drop(s);
-        assert_eq!(p.sessions.load(Ordering::SeqCst), 1, "a clone keeps the session");
+        assert_eq!(
+            p.sessions.load(Ordering::SeqCst),
+            1,
+            "a clone keeps the session"
+        );
         drop(s2);
     }
     assert_eq!(p.sessions.load(Ordering::SeqCst), 0);
@@ -191,7 +237,11 @@ fn resource_with_a_missing_file_is_enoent() {
 #[test]
 fn plugin_panic_becomes_ebackend_and_the_session_keeps_working() {
     let rt = Runtime::builder()
-        .with_plugin(Fake::new("boom", PluginType::CPU, &[OpType::Noop, OpType::ImageSegment]))
+        .with_plugin(Fake::new(
+            "boom",
+            PluginType::CPU,
+            &[OpType::Noop, OpType::ImageSegment],
+        ))
         .build()
         .unwrap();
     let s = rt.session(PluginType::CPU).unwrap();
@@ -200,16 +250,27 @@ fn plugin_panic_becomes_ebackend_and_the_session_keeps_working() {
     let e = s.image_segment(b"x").unwrap_err();
     std::panic::set_hook(prev);
     assert_eq!(e.code(), Code::Backend);
-    assert!(e.message().contains("plugin 'boom' panicked during IMAGE_SEGMENT: segment exploded"), "{e}");
+    assert!(
+        e.message()
+            .contains("plugin 'boom' panicked during IMAGE_SEGMENT: segment exploded"),
+        "{e}"
+    );
     s.noop().unwrap();
 }
 
 #[test]
 fn profiling_records_per_op_regions() {
-    let cfg = Config { profiling: true, ..Config::default() };
+    let cfg = Config {
+        profiling: true,
+        ..Config::default()
+    };
     let rt = Runtime::builder()
         .config(cfg)
-        .with_plugin(Fake::new("a", PluginType::CPU, &[OpType::Noop, OpType::ImagePose]))
+        .with_plugin(Fake::new(
+            "a",
+            PluginType::CPU,
+            &[OpType::Noop, OpType::ImagePose],
+        ))
         .build()
         .unwrap();
     let s = rt.session(PluginType::CPU).unwrap();
@@ -224,7 +285,10 @@ fn profiling_records_per_op_regions() {
     assert!(prof[0].1.min <= prof[0].1.max);
     assert_eq!(prof[1].1.count, 1);
     // Off by default.
-    let rt = Runtime::builder().with_plugin(Fake::new("a", PluginType::CPU, &[OpType::Noop])).build().unwrap();
+    let rt = Runtime::builder()
+        .with_plugin(Fake::new("a", PluginType::CPU, &[OpType::Noop]))
+        .build()
+        .unwrap();
     let s = rt.session(PluginType::CPU).unwrap();
     s.noop().unwrap();
     assert!(s.profile().is_empty());
@@ -256,7 +320,10 @@ fn many_threads_many_sessions() {
             })
         })
         .collect();
-    let mut all: Vec<u64> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    let mut all: Vec<u64> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
     all.sort_unstable();
     all.dedup();
     assert_eq!(all.len(), 400, "session ids are unique");
@@ -267,7 +334,10 @@ fn many_threads_many_sessions() {
 
 #[test]
 fn one_session_shared_by_many_threads() {
-    let rt = Runtime::builder().with_plugin(Fake::new("a", PluginType::CPU, &[OpType::Noop])).build().unwrap();
+    let rt = Runtime::builder()
+        .with_plugin(Fake::new("a", PluginType::CPU, &[OpType::Noop]))
+        .build()
+        .unwrap();
     let s = rt.session(PluginType::CPU).unwrap();
     std::thread::scope(|sc| {
         for _ in 0..4 {

@@ -1,31 +1,16 @@
 //! EXEC and EXEC_WITH_RESOURCE against a real C library compiled for the test.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use vaccel_core::{
     Arg, ArgOut, ArgType, Code, PluginType, Resource, ResourceType, Runtime, Session,
 };
 use vaccel_plugin_exec::{ExecPlugin, Policy};
 
-/// Build tests/fixtures/exectest.c into a shared library once per test binary.
-fn test_lib() -> &'static Path {
-    static LIB: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    let (_, p) = LIB.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("libexectest.so");
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/exectest.c");
-        let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-        let st = std::process::Command::new(&cc)
-            .args(["-shared", "-fPIC", "-O2", "-o"])
-            .arg(&out)
-            .arg(&src)
-            .status()
-            .unwrap_or_else(|e| panic!("cannot run the C compiler '{cc}' (install gcc): {e}"));
-        assert!(st.success(), "compiling {} failed", src.display());
-        (dir, out)
-    });
-    p
+fn test_lib() -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/exectest.c");
+    vaccel_test_utils::compile_c_shared(&src, &[])
 }
 
 fn session(policy: Policy) -> Session {
@@ -38,7 +23,7 @@ fn session(policy: Policy) -> Session {
 
 fn allow_lib() -> Policy {
     Policy {
-        allow: vec![test_lib().to_path_buf()],
+        allow: vec![test_lib()],
         allow_any: false,
     }
 }
@@ -54,7 +39,8 @@ fn double(s: &Session, lib: &str, x: i32) -> vaccel_core::Result<i32> {
 #[test]
 fn exec_calls_an_allowed_library() {
     let s = session(allow_lib());
-    let lib = test_lib().to_str().unwrap();
+    let lib = test_lib();
+    let lib = lib.to_str().unwrap();
     assert_eq!(double(&s, lib, 21).unwrap(), 42);
     // Cached handle, second call.
     assert_eq!(double(&s, lib, -4).unwrap(), -8);
@@ -131,7 +117,6 @@ fn exec_with_resource_from_file_and_from_bytes() {
     let mut w = [ArgOut::fixed(ArgType::Int32, &mut out)];
     s.exec_with_resource(&res, "double_int", &[Arg::scalar(&x)], &mut w)
         .unwrap();
-    drop(w);
     assert_eq!(i32::from_ne_bytes(out), 10);
 
     // Bytes (e.g. sent by a guest) need allow-any.
@@ -153,7 +138,6 @@ fn exec_with_resource_from_file_and_from_bytes() {
     let mut w = [ArgOut::fixed(ArgType::Int32, &mut out)];
     any.exec_with_resource(&mem, "double_int", &[Arg::scalar(&x)], &mut w)
         .unwrap();
-    drop(w);
     assert_eq!(i32::from_ne_bytes(out), 10);
 }
 

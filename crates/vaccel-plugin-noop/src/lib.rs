@@ -224,7 +224,7 @@ mod tests {
         );
         let v = [1.0f32, 2.0];
         let t = TensorRef::from_f32("in", vec![2], &v).unwrap();
-        let outs = s.model_run(None, &[t.clone()]).unwrap();
+        let outs = s.model_run(None, std::slice::from_ref(&t)).unwrap();
         assert_eq!(outs, vec![t.into_owned()]);
         s.model_load(None).unwrap();
     }

@@ -1,0 +1,100 @@
+//! Test helpers shared across the workspace (dev-dependency only).
+//!
+//! Nothing here depends on the vaccel crates, so every crate — including
+//! `vaccel-core` — can use it in its tests.
+
+#![forbid(unsafe_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace root")
+}
+
+/// The cargo profile directory the running test binary lives in
+/// (`target/debug` for `target/debug/deps/foo-hash`).
+pub fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let deps = exe.parent().expect("deps dir");
+    deps.parent().expect("profile dir").to_path_buf()
+}
+
+fn scratch() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().expect("temp dir"))
+        .path()
+}
+
+/// Compile a C source file into a shared library (once per process) and
+/// return its path. `include` directories are passed with `-I`.
+/// Panics with a clear message when no C compiler is installed.
+pub fn compile_c_shared(src: &Path, include: &[&Path]) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<PathBuf, PathBuf>>> = OnceLock::new();
+    let mut built = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(p) = built.get(src) {
+        return p.clone();
+    }
+    let stem = src
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .expect("source file name");
+    let out = scratch().join(format!("lib{stem}.so"));
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let mut cmd = Command::new(&cc);
+    cmd.args([
+        "-shared", "-fPIC", "-std=c11", "-O2", "-Wall", "-Werror", "-o",
+    ])
+    .arg(&out);
+    for i in include {
+        cmd.arg("-I").arg(i);
+    }
+    cmd.arg(src);
+    let st = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run the C compiler '{cc}' (apt-get install gcc): {e}"));
+    assert!(st.success(), "compiling {} failed", src.display());
+    built.insert(src.to_path_buf(), out.clone());
+    out
+}
+
+/// The shared library of a workspace plugin crate (`vaccel-plugin-noop` →
+/// `libvaccel_plugin_noop.so`). `cargo test --workspace` builds it before
+/// running tests; when it is missing (e.g. `cargo test -p` of another
+/// crate) it is built here with cargo into a separate target directory.
+pub fn plugin_library(crate_name: &str) -> PathBuf {
+    let file = format!("lib{}.so", crate_name.replace('-', "_"));
+    let p = profile_dir().join(&file);
+    if p.exists() {
+        return p;
+    }
+    static LOCK: Mutex<()> = Mutex::new(());
+    let _g = LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let target = profile_dir()
+        .parent()
+        .expect("target dir")
+        .join("plugin-build");
+    let built = target.join("debug").join(&file);
+    if built.exists() {
+        return built;
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let st = Command::new(cargo)
+        .current_dir(workspace_root())
+        .args(["build", "--quiet", "-p", crate_name, "--target-dir"])
+        .arg(&target)
+        .status()
+        .expect("running cargo to build a plugin library");
+    assert!(st.success(), "building {crate_name} failed");
+    assert!(built.exists(), "{} was not produced", built.display());
+    built
+}
