@@ -16,13 +16,15 @@
  * caller's bytes; write arguments point at the caller's buffer. A growable
  * write argument has a non-NULL `reserve`: call it to get room for `size`
  * bytes (it updates buf, capacity and len); for a fixed one write at most
- * `capacity` bytes and set `len`.
+ * `capacity` bytes and set `len`. On failure, return an errno value and
+ * optionally describe it with VACCEL_PLUGIN_SET_ERROR(call, "fmt", ...).
  */
 #ifndef VACCEL_PLUGIN_ABI_H
 #define VACCEL_PLUGIN_ABI_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -73,9 +75,23 @@ struct vaccel_plugin_call {
 	size_t n_read;
 	struct vaccel_plugin_arg_out *write;
 	size_t n_write;
-	char *err; /* write a NUL-terminated message here on failure */
-	size_t err_cap;
+	void *err_ctx; /* pass to set_error */
+	/* On failure, optionally record a message (len bytes, no NUL needed). */
+	void (*set_error)(void *err_ctx, const char *msg, size_t len);
 };
+
+/* Record a printf-style error message for the current call, then return an errno. */
+#define VACCEL_PLUGIN_SET_ERROR(call, ...)                                     \
+	do {                                                                   \
+		char vaccel_err_buf_[256];                                     \
+		int vaccel_err_n_ = snprintf(vaccel_err_buf_,                  \
+					     sizeof(vaccel_err_buf_), __VA_ARGS__); \
+		if ((call)->set_error && vaccel_err_n_ > 0)                    \
+			(call)->set_error((call)->err_ctx, vaccel_err_buf_,    \
+					  (size_t)vaccel_err_n_ < sizeof(vaccel_err_buf_) \
+						  ? (size_t)vaccel_err_n_      \
+						  : sizeof(vaccel_err_buf_) - 1); \
+	} while (0)
 
 struct vaccel_plugin_desc {
 	uint32_t abi_version; /* VACCEL_PLUGIN_ABI_VERSION */

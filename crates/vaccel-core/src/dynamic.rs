@@ -89,10 +89,29 @@ pub struct RawCall {
     pub write: *mut ArgOut<'static>,
     /// Number of write arguments.
     pub n_write: usize,
-    /// Buffer for an error message (NUL-terminated) on failure.
-    pub err: *mut c_char,
-    /// Size of `err`.
-    pub err_cap: usize,
+    /// Host context for `set_error`.
+    pub err_ctx: *mut c_void,
+    /// On failure, the plugin may call this with a message (`len` bytes, no
+    /// NUL needed) before returning its error code.
+    pub set_error: Option<SetErrorFn>,
+}
+
+/// Host function that records an error message for the current call.
+pub type SetErrorFn = unsafe extern "C" fn(ctx: *mut c_void, msg: *const c_char, len: usize);
+
+unsafe extern "C" fn host_set_error(ctx: *mut c_void, msg: *const c_char, len: usize) {
+    if ctx.is_null() || msg.is_null() {
+        return;
+    }
+    // SAFETY: `ctx` is the `String` the host put in the call; `msg` is valid
+    // for `len` bytes per the ABI (capped so a hostile length stays bounded).
+    let (out, bytes) = unsafe {
+        (
+            &mut *(ctx as *mut String),
+            std::slice::from_raw_parts(msg as *const u8, len.min(4096)),
+        )
+    };
+    *out = String::from_utf8_lossy(bytes).into_owned();
 }
 
 /// The descriptor a plugin exports. Every function returns 0 or an errno value.
@@ -423,7 +442,7 @@ impl Plugin for DynPlugin {
         read: &[Arg<'_>],
         write: &mut [ArgOut<'_>],
     ) -> Result<()> {
-        let mut err = [0 as c_char; 256];
+        let mut msg = String::new();
         let mut call = RawCall {
             session: ctx.session,
             hint: ctx.hint.bits(),
@@ -432,26 +451,19 @@ impl Plugin for DynPlugin {
             n_read: read.len(),
             write: write.as_mut_ptr().cast(),
             n_write: write.len(),
-            err: err.as_mut_ptr(),
-            err_cap: err.len(),
+            err_ctx: (&mut msg as *mut String).cast(),
+            set_error: Some(host_set_error),
         };
         let f = self.desc.op.expect("checked at load");
-        // SAFETY: `call` points to live argument arrays for the duration of the
-        // call; the plugin's state is its own.
+        // SAFETY: `call` points to live argument arrays and a live message
+        // slot for the duration of the call; the plugin's state is its own.
         let rc = unsafe { f(self.desc.state, &mut call) };
         if rc == 0 {
             return Ok(());
         }
-        // SAFETY: `err` is NUL-initialised; plugins write a NUL-terminated
-        // message of at most `err_cap` bytes. Force termination regardless.
-        err[err.len() - 1] = 0;
-        // SAFETY: terminated just above.
-        let msg = unsafe { CStr::from_ptr(err.as_ptr()) }.to_string_lossy();
-        let msg = if msg.is_empty() {
-            format!("plugin '{}' failed {op} with code {rc}", self.info.name)
-        } else {
-            msg.into_owned()
-        };
+        if msg.is_empty() {
+            msg = format!("plugin '{}' failed {op} with code {rc}", self.info.name);
+        }
         Err(Error::new(Code::from_i32(rc).unwrap_or(Code::Backend), msg))
     }
 }
@@ -511,14 +523,9 @@ impl ResourceLookup for ExportLookup<'_> {
 }
 
 fn write_err(call: &RawCall, msg: &str) {
-    if call.err.is_null() || call.err_cap == 0 {
-        return;
-    }
-    let n = msg.len().min(call.err_cap - 1);
-    // SAFETY: the host guarantees `err` is valid for `err_cap` bytes.
-    unsafe {
-        std::ptr::copy_nonoverlapping(msg.as_ptr() as *const c_char, call.err, n);
-        *call.err.add(n) = 0;
+    if let Some(f) = call.set_error {
+        // SAFETY: host function and context from the call, per the ABI.
+        unsafe { f(call.err_ctx, msg.as_ptr().cast(), msg.len()) };
     }
 }
 

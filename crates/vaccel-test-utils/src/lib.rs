@@ -68,33 +68,50 @@ pub fn compile_c_shared(src: &Path, include: &[&Path]) -> PathBuf {
 }
 
 /// The shared library of a workspace plugin crate (`vaccel-plugin-noop` →
-/// `libvaccel_plugin_noop.so`). `cargo test --workspace` builds it before
-/// running tests; when it is missing (e.g. `cargo test -p` of another
-/// crate) it is built here with cargo into a separate target directory.
+/// `libvaccel_plugin_noop.so`), built on first use in this process by
+/// cargo, in the running binary's profile, so it is never stale.
 pub fn plugin_library(crate_name: &str) -> PathBuf {
-    let file = format!("lib{}.so", crate_name.replace('-', "_"));
-    let p = profile_dir().join(&file);
-    if p.exists() {
-        return p;
+    static DONE: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let mut done = DONE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(p) = done.get(crate_name) {
+        return p.clone();
     }
-    static LOCK: Mutex<()> = Mutex::new(());
-    let _g = LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let file = format!("lib{}.so", crate_name.replace('-', "_"));
+    // Build with the optimisation level of the running binary (benches run
+    // in release), into a target directory of its own so the outer cargo's
+    // lock is never contended. Always ask cargo (a no-op when up to date) so
+    // a stale library is never used.
+    let release = profile_dir().file_name().is_some_and(|n| n == "release");
     let target = profile_dir()
         .parent()
         .expect("target dir")
         .join("plugin-build");
-    let built = target.join("debug").join(&file);
-    if built.exists() {
-        return built;
-    }
+    let built = target
+        .join(if release { "release" } else { "debug" })
+        .join(&file);
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let st = Command::new(cargo)
-        .current_dir(workspace_root())
-        .args(["build", "--quiet", "-p", crate_name, "--target-dir"])
-        .arg(&target)
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(workspace_root())
+        .args([
+            "build",
+            "--quiet",
+            "--lib",
+            "-p",
+            crate_name,
+            "--target-dir",
+        ])
+        .arg(&target);
+    if release {
+        cmd.arg("--release");
+    }
+    let st = cmd
         .status()
         .expect("running cargo to build a plugin library");
     assert!(st.success(), "building {crate_name} failed");
     assert!(built.exists(), "{} was not produced", built.display());
+    done.insert(crate_name.to_string(), built.clone());
     built
 }
