@@ -21,6 +21,10 @@ pub struct Config {
     pub profiling: bool,
     /// Per-op fallback to other plugins matching the hint.
     pub op_fallback: bool,
+    /// Plugin options set by the embedding program (CLI flags, agent
+    /// configuration), e.g. `onnx.engine = tract`. Built-in plugin
+    /// constructors read them before falling back to their environment variables.
+    pub options: std::collections::BTreeMap<String, String>,
     /// Warnings found while reading the configuration (e.g. deprecated
     /// variables), logged when the runtime is built — after logging is set up.
     pub warnings: Vec<String>,
@@ -82,8 +86,14 @@ impl Config {
                 .map(|v| parse_bool("VACCEL_OP_FALLBACK", &v))
                 .transpose()?
                 .unwrap_or(false),
+            options: Default::default(),
             warnings,
         })
+    }
+
+    /// A plugin option (see [`Config::options`]).
+    pub fn option(&self, key: &str) -> Option<&str> {
+        self.options.get(key).map(String::as_str)
     }
 }
 

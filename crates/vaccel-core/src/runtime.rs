@@ -91,8 +91,8 @@ pub struct Builtin {
     pub description: &'static str,
     /// Whether it is loaded when `VACCEL_PLUGINS` is unset.
     pub default: bool,
-    /// Constructor.
-    pub make: fn() -> Result<Arc<dyn Plugin>>,
+    /// Constructor; gets the runtime configuration (for [`Config::options`]).
+    pub make: fn(&Config) -> Result<Arc<dyn Plugin>>,
 }
 
 impl fmt::Debug for Builtin {
@@ -199,7 +199,7 @@ impl RuntimeBuilder {
                 for entry in spec.split(':').map(str::trim).filter(|e| !e.is_empty()) {
                     match self.resolve(entry)? {
                         Entry::Builtin(b) => {
-                            let p = (b.make)().map_err(|e| {
+                            let p = (b.make)(&self.config).map_err(|e| {
                                 e.context(format_args!("starting built-in plugin '{}'", b.name))
                             })?;
                             add(LoadedPlugin::new(p, PluginSource::Builtin)?);
@@ -210,7 +210,7 @@ impl RuntimeBuilder {
             }
             None => {
                 for b in self.builtins.iter().filter(|b| b.default) {
-                    match (b.make)() {
+                    match (b.make)(&self.config) {
                         Ok(p) => add(LoadedPlugin::new(p, PluginSource::Builtin)?),
                         Err(e) => {
                             tracing::warn!(plugin = b.name, error = %e, "built-in plugin unavailable")

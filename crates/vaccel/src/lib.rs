@@ -29,7 +29,7 @@ pub fn builtins() -> Vec<Builtin> {
         name: "exec",
         description: "EXEC / EXEC_WITH_RESOURCE: call functions in allow-listed shared libraries",
         default: true,
-        make: || {
+        make: |_| {
             Ok(std::sync::Arc::new(
                 vaccel_plugin_exec::ExecPlugin::from_env()?,
             ))
@@ -40,7 +40,7 @@ pub fn builtins() -> Vec<Builtin> {
         name: "noop",
         description: "debug plugin: every op, deterministic dummy outputs",
         default: true,
-        make: || Ok(std::sync::Arc::new(vaccel_plugin_noop::NoopPlugin::new())),
+        make: |_| Ok(std::sync::Arc::new(vaccel_plugin_noop::NoopPlugin::new())),
     });
     v
 }
