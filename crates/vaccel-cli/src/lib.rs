@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod exec;
+mod ops;
 mod plugins;
 
 /// vAccel: hardware acceleration for serverless functions, VMs and sandboxes.
@@ -30,6 +31,9 @@ pub struct Cli {
     /// Record per-op profiling regions and print them at exit.
     #[arg(long, global = true)]
     pub profile: bool,
+    /// ONNX engine for the onnx plugin: auto, tract or ort (overrides VACCEL_ONNX_ENGINE).
+    #[arg(long, global = true, value_parser = ["auto", "tract", "ort"])]
+    pub engine: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -47,6 +51,16 @@ pub enum Command {
     },
     /// Call SYMBOL in LIBRARY through the EXEC op.
     Exec(exec::Args),
+    /// Classify images: top-k ImageNet labels with probabilities.
+    Classify(ops::ClassifyArgs),
+    /// Detect faces: boxes and scores.
+    Detect(ops::DetectArgs),
+    /// Blur every face in an image and write a JPEG.
+    Blur(ops::BlurArgs),
+    /// Multiply random matrices (row-major SGEMM) and report GFLOP/s.
+    Sgemm(ops::SgemmArgs),
+    /// AES-CBC encrypt or decrypt a file (PKCS#7 padding).
+    Aes(ops::AesArgs),
 }
 
 /// Build the runtime the command line asks for.
@@ -59,6 +73,9 @@ pub fn runtime(cli: &Cli) -> vaccel::Result<vaccel::Runtime> {
         cfg.log_level = vaccel::config::parse_log_level(l)?;
     }
     cfg.profiling |= cli.profile;
+    if let Some(e) = &cli.engine {
+        cfg.options.insert("onnx.engine".into(), e.clone());
+    }
     vaccel::config::init_logging(cfg.log_level);
     vaccel::runtime_with(cfg)
 }
@@ -106,9 +123,17 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             print_profile(out, &sess)?;
             Ok(())
         }
-        Command::Exec(a) => {
+        other => {
             let sess = session(&cli, &rt)?;
-            exec::run(&sess, a, out)?;
+            match other {
+                Command::Exec(a) => exec::run(&sess, a, out)?,
+                Command::Classify(a) => ops::classify(&sess, a, out)?,
+                Command::Detect(a) => ops::detect(&sess, a, out)?,
+                Command::Blur(a) => ops::blur(&sess, a, out)?,
+                Command::Sgemm(a) => ops::sgemm(&sess, a, out)?,
+                Command::Aes(a) => ops::aes(&sess, a, out)?,
+                Command::Plugins(_) | Command::Noop { .. } => unreachable!("handled above"),
+            }
             print_profile(out, &sess)
         }
     }
