@@ -1,0 +1,349 @@
+//! # vaccel-transport
+//!
+//! Byte-stream transports chosen by URL, in the style of ttrpc:
+//!
+//! | URL | meaning |
+//! |---|---|
+//! | `unix:///run/vaccel.sock` | Unix stream socket |
+//! | `tcp://127.0.0.1:65500` | TCP (Nagle off on both sides) |
+//! | `vsock://2:2048` | AF_VSOCK, context id and port (guest → host is CID 2) |
+//! | `hybrid-vsock:///run/fc.vsock:2048` | Firecracker / Cloud Hypervisor hybrid vsock: the VMM maps guest connections to vsock port P onto the host Unix socket `<path>_P`, where the agent listens |
+//!
+//! Clients get a blocking [`Stream`] ([`connect`]); the agent binds async
+//! listeners (feature `server`, tokio). Any `Read + Write` byte stream works
+//! with the protocol, which is the extension point for other transports.
+
+use std::fmt;
+use std::io::{self, IoSlice, Read, Write};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+#[cfg(feature = "server")]
+mod server;
+#[cfg(feature = "server")]
+pub use server::{AsyncStream, Listener, ListenerOptions};
+
+/// Why an address could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid address '{addr}': {why} (use unix:///path, tcp://host:port, vsock://cid:port or hybrid-vsock:///path:port)"
+)]
+pub struct AddressError {
+    addr: String,
+    why: String,
+}
+
+/// A transport address.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Address {
+    /// Unix stream socket at a path.
+    Unix(PathBuf),
+    /// TCP `host:port`.
+    Tcp(String),
+    /// AF_VSOCK context id and port.
+    Vsock {
+        /// Context id (2 = host, 1 = local loopback).
+        cid: u32,
+        /// Port.
+        port: u32,
+    },
+    /// Hybrid vsock: the Unix socket `<uds>_<port>` on the host.
+    HybridVsock {
+        /// The VMM's vsock Unix socket path.
+        uds: PathBuf,
+        /// Guest port.
+        port: u32,
+    },
+}
+
+impl Address {
+    /// For hybrid vsock, the host socket the agent listens on; else `None`.
+    pub fn hybrid_socket_path(&self) -> Option<PathBuf> {
+        match self {
+            Address::HybridVsock { uds, port } => {
+                let mut s = uds.as_os_str().to_owned();
+                s.push(format!("_{port}"));
+                Some(PathBuf::from(s))
+            }
+            _ => None,
+        }
+    }
+
+    /// The Unix socket path to bind or connect for `unix://` and hybrid addresses.
+    pub fn unix_path(&self) -> Option<PathBuf> {
+        match self {
+            Address::Unix(p) => Some(p.clone()),
+            Address::HybridVsock { .. } => self.hybrid_socket_path(),
+            _ => None,
+        }
+    }
+}
+
+impl FromStr for Address {
+    type Err = AddressError;
+
+    fn from_str(s: &str) -> Result<Address, AddressError> {
+        let err = |why: &str| AddressError {
+            addr: s.to_string(),
+            why: why.to_string(),
+        };
+        let (scheme, rest) = s.split_once("://").ok_or_else(|| err("missing scheme"))?;
+        let port = |p: &str| p.parse::<u32>().map_err(|_| err("port is not a number"));
+        match scheme {
+            "unix" => {
+                if rest.is_empty() {
+                    return Err(err("empty socket path"));
+                }
+                Ok(Address::Unix(PathBuf::from(rest)))
+            }
+            "tcp" => {
+                let (host, p) = rest
+                    .rsplit_once(':')
+                    .ok_or_else(|| err("expected host:port"))?;
+                if host.is_empty() {
+                    return Err(err("empty host"));
+                }
+                p.parse::<u16>().map_err(|_| err("port must be 0-65535"))?;
+                Ok(Address::Tcp(rest.to_string()))
+            }
+            "vsock" => {
+                let (cid, p) = rest
+                    .split_once(':')
+                    .ok_or_else(|| err("expected cid:port"))?;
+                let cid = cid.parse::<u32>().map_err(|_| err("cid is not a number"))?;
+                Ok(Address::Vsock {
+                    cid,
+                    port: port(p)?,
+                })
+            }
+            "hybrid-vsock" => {
+                let (path, p) = rest
+                    .rsplit_once(':')
+                    .ok_or_else(|| err("expected /path:port"))?;
+                if path.is_empty() {
+                    return Err(err("empty socket path"));
+                }
+                Ok(Address::HybridVsock {
+                    uds: PathBuf::from(path),
+                    port: port(p)?,
+                })
+            }
+            other => Err(err(&format!("unknown scheme '{other}'"))),
+        }
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Address::Unix(p) => write!(f, "unix://{}", p.display()),
+            Address::Tcp(a) => write!(f, "tcp://{a}"),
+            Address::Vsock { cid, port } => write!(f, "vsock://{cid}:{port}"),
+            Address::HybridVsock { uds, port } => {
+                write!(f, "hybrid-vsock://{}:{port}", uds.display())
+            }
+        }
+    }
+}
+
+/// A connected, blocking byte stream.
+#[derive(Debug)]
+pub enum Stream {
+    /// Unix socket.
+    Unix(std::os::unix::net::UnixStream),
+    /// TCP.
+    Tcp(std::net::TcpStream),
+    /// vsock.
+    Vsock(vsock::VsockStream),
+}
+
+macro_rules! each {
+    ($s:expr, $v:ident => $e:expr) => {
+        match $s {
+            Stream::Unix($v) => $e,
+            Stream::Tcp($v) => $e,
+            Stream::Vsock($v) => $e,
+        }
+    };
+}
+
+impl Stream {
+    /// Another handle to the same connection (for a separate writer).
+    pub fn try_clone(&self) -> io::Result<Stream> {
+        Ok(match self {
+            Stream::Unix(s) => Stream::Unix(s.try_clone()?),
+            Stream::Tcp(s) => Stream::Tcp(s.try_clone()?),
+            Stream::Vsock(s) => Stream::Vsock(s.try_clone()?),
+        })
+    }
+
+    /// Read timeout (`None`: block).
+    pub fn set_read_timeout(&self, d: Option<Duration>) -> io::Result<()> {
+        each!(self, s => s.set_read_timeout(d))
+    }
+
+    /// Write timeout (`None`: block).
+    pub fn set_write_timeout(&self, d: Option<Duration>) -> io::Result<()> {
+        each!(self, s => s.set_write_timeout(d))
+    }
+
+    /// Close both directions (wakes a reader blocked on another handle).
+    pub fn shutdown(&self) -> io::Result<()> {
+        each!(self, s => s.shutdown(std::net::Shutdown::Both))
+    }
+
+    /// Whether this is a Unix socket (shared-memory capable).
+    pub fn is_unix(&self) -> bool {
+        matches!(self, Stream::Unix(_))
+    }
+
+    /// Write every byte of every slice (`writev`, retried on short writes).
+    pub fn write_all_vectored(&mut self, mut bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
+        IoSlice::advance_slices(&mut bufs, 0);
+        while !bufs.is_empty() {
+            let n = self.write_vectored(bufs)?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            IoSlice::advance_slices(&mut bufs, n);
+        }
+        Ok(())
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        each!(self, s => s.read(buf))
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        each!(self, s => s.write(buf))
+    }
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        each!(self, s => s.write_vectored(bufs))
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        each!(self, s => s.flush())
+    }
+}
+
+fn connect_unix(p: &Path) -> io::Result<Stream> {
+    std::os::unix::net::UnixStream::connect(p).map(Stream::Unix)
+}
+
+/// Connect to `addr`, waiting at most `timeout` for TCP.
+pub fn connect(addr: &Address, timeout: Duration) -> io::Result<Stream> {
+    match addr {
+        Address::Unix(_) | Address::HybridVsock { .. } => {
+            connect_unix(&addr.unix_path().expect("unix path"))
+        }
+        Address::Tcp(a) => {
+            let mut last = io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{a} resolves to no address"),
+            );
+            for sa in std::net::ToSocketAddrs::to_socket_addrs(a)? {
+                match std::net::TcpStream::connect_timeout(&sa, timeout) {
+                    Ok(s) => {
+                        s.set_nodelay(true)?;
+                        return Ok(Stream::Tcp(s));
+                    }
+                    Err(e) => last = e,
+                }
+            }
+            Err(last)
+        }
+        Address::Vsock { cid, port } => {
+            vsock::VsockStream::connect_with_cid_port(*cid, *port).map(Stream::Vsock)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_and_display() {
+        for s in [
+            "unix:///run/vaccel.sock",
+            "tcp://127.0.0.1:65500",
+            "vsock://2:2048",
+            "hybrid-vsock:///run/fc.vsock:2048",
+        ] {
+            let a: Address = s.parse().unwrap();
+            assert_eq!(a.to_string(), s);
+        }
+        let a: Address = "hybrid-vsock:///run/fc.vsock:2048".parse().unwrap();
+        assert_eq!(
+            a.hybrid_socket_path().unwrap(),
+            PathBuf::from("/run/fc.vsock_2048")
+        );
+        assert_eq!(a.unix_path().unwrap(), PathBuf::from("/run/fc.vsock_2048"));
+        let t: Address = "tcp://[::1]:80".parse().unwrap();
+        assert_eq!(t, Address::Tcp("[::1]:80".into()));
+    }
+
+    #[test]
+    fn bad_addresses_say_why() {
+        for (s, why) in [
+            ("/run/x.sock", "missing scheme"),
+            ("unix://", "empty socket path"),
+            ("tcp://localhost", "expected host:port"),
+            ("tcp://:80", "empty host"),
+            ("tcp://h:99999", "port must be 0-65535"),
+            ("vsock://x:1", "cid is not a number"),
+            ("vsock://2", "expected cid:port"),
+            ("http://x:1", "unknown scheme 'http'"),
+        ] {
+            let e = s.parse::<Address>().unwrap_err().to_string();
+            assert!(e.contains(why), "{s}: {e}");
+            assert!(e.contains("unix:///path"), "{e}");
+        }
+    }
+
+    #[test]
+    fn unix_round_trip_with_vectored_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.sock");
+        let l = std::os::unix::net::UnixListener::bind(&p).unwrap();
+        let addr = Address::Unix(p);
+        let t = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut b = [0u8; 11];
+            s.read_exact(&mut b).unwrap();
+            s.write_all(&b).unwrap();
+        });
+        let mut c = connect(&addr, Duration::from_secs(1)).unwrap();
+        let mut parts = [
+            IoSlice::new(b"hello"),
+            IoSlice::new(b" "),
+            IoSlice::new(b"world"),
+        ];
+        c.write_all_vectored(&mut parts).unwrap();
+        let mut b = [0u8; 11];
+        c.read_exact(&mut b).unwrap();
+        assert_eq!(&b, b"hello world");
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn connecting_to_nothing_is_an_error() {
+        let e = connect(
+            &Address::Unix("/nonexistent/x.sock".into()),
+            Duration::from_millis(100),
+        )
+        .unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        assert!(
+            connect(
+                &"tcp://127.0.0.1:1".parse().unwrap(),
+                Duration::from_millis(200)
+            )
+            .is_err()
+        );
+    }
+}
