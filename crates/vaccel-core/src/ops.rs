@@ -687,6 +687,74 @@ impl<'a> AesCbc<'a> {
 /// The argument type used for outputs that hold raw bytes.
 pub const BYTES: ArgType = ArgType::Buffer;
 
+/// Feed `data` to every decoder of untrusted bytes: the structured payload
+/// decoders directly, and every op's argument decoder with `data` split into
+/// arguments (first byte: argument count; then `u16` length-prefixed
+/// chunks). Used by the fuzz target and by the randomized tests; it must
+/// never panic, whatever the input.
+#[doc(hidden)]
+pub fn fuzz_decoders(data: &[u8]) {
+    let _ = decode_labels(data);
+    let _ = decode_detections(data);
+    let _ = decode_tensors(data);
+    let (n, mut rest) = match data.split_first() {
+        Some((n, r)) => (*n as usize % 16, r),
+        None => (0, data),
+    };
+    let mut chunks = Vec::with_capacity(n);
+    for _ in 0..n {
+        if rest.len() < 2 {
+            break;
+        }
+        let len = u16::from_le_bytes([rest[0], rest[1]]) as usize;
+        let take = len.min(rest.len() - 2);
+        chunks.push(&rest[2..2 + take]);
+        rest = &rest[2 + take..];
+    }
+    let read: Vec<Arg<'_>> = chunks.iter().map(|c| Arg::raw(c)).collect();
+    let _ = TensorRef::decode_with_data(data, rest);
+    if let Ok(s) = Sgemm::decode(&read) {
+        // Exercise the C checks against a small buffer too.
+        let mut c = vec![0.0f32; s.c_span().min(1 << 16)];
+        let mut w = [ArgOut::inout(
+            ArgType::Float32Array,
+            bytemuck::cast_slice_mut(&mut c),
+        )];
+        let _ = s.c(&mut w);
+    }
+    if let Ok(m) = Minmax::decode(&read) {
+        let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
+        let mut w = [
+            ArgOut::growable(ArgType::Float64Array, &mut a),
+            ArgOut::growable(ArgType::Float64, &mut b),
+            ArgOut::growable(ArgType::Float64, &mut c),
+        ];
+        let _ = m.compute(&mut w);
+    }
+    let _ = Classify::decode(&read);
+    let _ = BlurFaces::decode(&read);
+    let _ = Exec::decode(&read);
+    let _ = ExecWithResource::decode(&read);
+    let _ = ModelRun::decode(&read);
+    for op in OpType::ALL {
+        let _ = ImageOp::decode(*op, &read);
+        let _ = ModelRef::decode(*op, &read);
+        let _ = AesCbc::decode(*op, &read);
+    }
+}
+
+/// Index of the read argument that holds a resource id (`u64`), for ops
+/// that reference a resource. Transports use it to translate ids between
+/// the two sides; 0 in a model op means "the plugin's default model".
+pub fn resource_arg_index(op: OpType) -> Option<usize> {
+    match op {
+        OpType::ExecWithResource | OpType::ModelLoad | OpType::ModelUnload | OpType::ModelRun => {
+            Some(0)
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -852,58 +920,5 @@ mod tests {
             score: 0.9,
         }];
         assert_eq!(decode_detections(&encode_detections(&d)).unwrap(), d);
-    }
-}
-
-/// Feed `data` to every decoder of untrusted bytes: the structured payload
-/// decoders directly, and every op's argument decoder with `data` split into
-/// arguments (first byte: argument count; then `u16` length-prefixed
-/// chunks). Used by the fuzz target and by the randomized tests; it must
-/// never panic, whatever the input.
-#[doc(hidden)]
-pub fn fuzz_decoders(data: &[u8]) {
-    let _ = decode_labels(data);
-    let _ = decode_detections(data);
-    let _ = decode_tensors(data);
-    let (n, mut rest) = match data.split_first() {
-        Some((n, r)) => (*n as usize % 16, r),
-        None => (0, data),
-    };
-    let mut chunks = Vec::with_capacity(n);
-    for _ in 0..n {
-        if rest.len() < 2 {
-            break;
-        }
-        let len = u16::from_le_bytes([rest[0], rest[1]]) as usize;
-        let take = len.min(rest.len() - 2);
-        chunks.push(&rest[2..2 + take]);
-        rest = &rest[2 + take..];
-    }
-    let read: Vec<Arg<'_>> = chunks.iter().map(|c| Arg::raw(c)).collect();
-    let _ = TensorRef::decode_with_data(data, rest);
-    if let Ok(s) = Sgemm::decode(&read) {
-        // Exercise the C checks against a small buffer too.
-        let mut c = vec![0.0f32; s.c_span().min(1 << 16)];
-        let mut w = [ArgOut::inout(ArgType::Float32Array, bytemuck::cast_slice_mut(&mut c))];
-        let _ = s.c(&mut w);
-    }
-    if let Ok(m) = Minmax::decode(&read) {
-        let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
-        let mut w = [
-            ArgOut::growable(ArgType::Float64Array, &mut a),
-            ArgOut::growable(ArgType::Float64, &mut b),
-            ArgOut::growable(ArgType::Float64, &mut c),
-        ];
-        let _ = m.compute(&mut w);
-    }
-    let _ = Classify::decode(&read);
-    let _ = BlurFaces::decode(&read);
-    let _ = Exec::decode(&read);
-    let _ = ExecWithResource::decode(&read);
-    let _ = ModelRun::decode(&read);
-    for op in OpType::ALL {
-        let _ = ImageOp::decode(*op, &read);
-        let _ = ModelRef::decode(*op, &read);
-        let _ = AesCbc::decode(*op, &read);
     }
 }

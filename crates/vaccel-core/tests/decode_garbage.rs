@@ -30,8 +30,16 @@ fn random_bytes_never_panic() {
 #[test]
 fn mutated_valid_payloads_never_panic() {
     let labels = ops::encode_labels(&[
-        Label { index: 1, label: "a".into(), score: 0.5 },
-        Label { index: 2, label: "bb".into(), score: 0.25 },
+        Label {
+            index: 1,
+            label: "a".into(),
+            score: 0.5,
+        },
+        Label {
+            index: 2,
+            label: "bb".into(),
+            score: 0.25,
+        },
     ]);
     let mut rng = Rng(42);
     for _ in 0..20_000 {

@@ -1,0 +1,624 @@
+//! One client connection: read frames, dispatch, reply.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::sync::watch;
+use vaccel_core::resource::File;
+use vaccel_core::{
+    Arg, ArgOut, ArgType, Code, Error, OpType, PluginType, Resource, ResourceType, Session,
+};
+use vaccel_proto::{
+    FileWire, Frame, HEADER_LEN, Header, OutWire, ProtoError, RegionWire, Request, Response,
+};
+use vaccel_transport::AsyncStream;
+
+use crate::Shared;
+
+/// Which connection owns which id (to tell `EPERM` from `ENOENT`).
+#[derive(Debug, Default)]
+pub(crate) struct Owners {
+    sessions: Mutex<HashMap<u64, u64>>,
+    resources: Mutex<HashMap<u64, u64>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+struct Conn {
+    id: u64,
+    shared: Arc<Shared>,
+    sessions: Mutex<HashMap<u64, Session>>,
+    resources: Mutex<HashMap<u64, (Resource, u64)>>,
+    resource_bytes: AtomicU64,
+}
+
+type Writer = Arc<tokio::sync::Mutex<WriteHalf<AsyncStream>>>;
+
+impl Conn {
+    fn session(&self, id: u64) -> Result<Session, Error> {
+        if let Some(s) = lock(&self.sessions).get(&id) {
+            return Ok(s.clone());
+        }
+        Err(self.not_ours(
+            "session",
+            id,
+            lock(&self.shared.owners.sessions).contains_key(&id),
+        ))
+    }
+
+    fn resource(&self, id: u64) -> Result<Resource, Error> {
+        if let Some((r, _)) = lock(&self.resources).get(&id) {
+            return Ok(r.clone());
+        }
+        Err(self.not_ours(
+            "resource",
+            id,
+            lock(&self.shared.owners.resources).contains_key(&id),
+        ))
+    }
+
+    fn not_ours(&self, what: &str, id: u64, exists: bool) -> Error {
+        if exists {
+            Error::perm(format!("{what} {id} belongs to another connection"))
+        } else {
+            Error::noent(format!("no {what} {id} on this connection"))
+        }
+    }
+
+    fn create_session(&self, hint: u32) -> Result<Response<'static>, Error> {
+        let max = self.shared.config.max_sessions;
+        if lock(&self.sessions).len() >= max {
+            return Err(Error::new(
+                Code::Again,
+                format!(
+                    "this connection already holds {max} sessions (the agent's limit): release some first"
+                ),
+            ));
+        }
+        let s = self
+            .shared
+            .runtime
+            .session(PluginType::from_bits_retain(hint))?;
+        let id = s.id();
+        let plugin = s.plugin().name.clone();
+        lock(&self.shared.owners.sessions).insert(id, self.id);
+        lock(&self.sessions).insert(id, s);
+        self.shared.stats.sessions.fetch_add(1, Ordering::SeqCst);
+        Ok(Response::Session {
+            session: id,
+            plugin: leak_name(plugin),
+        })
+    }
+
+    fn release_session(&self, id: u64) -> Result<(), Error> {
+        let s = self.session(id)?;
+        lock(&self.sessions).remove(&id);
+        lock(&self.shared.owners.sessions).remove(&id);
+        self.shared.stats.sessions.fetch_sub(1, Ordering::SeqCst);
+        s.release()
+    }
+
+    fn create_resource(&self, kind: u32, files: &[FileWire<'_>]) -> Result<u64, Error> {
+        let kind = ResourceType::from_u32(kind).ok_or_else(|| {
+            Error::inval(format!(
+                "unknown resource type {kind}: use 0 (lib), 1 (data) or 2 (model)"
+            ))
+        })?;
+        let bytes: u64 = files
+            .iter()
+            .map(|f| match f {
+                FileWire::Data { data, .. } => data.len() as u64,
+                FileWire::HostPath { .. } => 0,
+            })
+            .sum();
+        let limit = self.shared.config.max_resource_bytes;
+        let held = self.resource_bytes.load(Ordering::SeqCst);
+        if held.saturating_add(bytes) > limit {
+            return Err(Error::nomem(format!(
+                "resource of {bytes} bytes would exceed this connection's limit of {limit} bytes ({held} held)"
+            )));
+        }
+        let mut out = Vec::with_capacity(files.len());
+        for f in files {
+            out.push(match f {
+                FileWire::Data { name, data } => {
+                    if name.is_empty() || name.contains('/') {
+                        return Err(Error::inval(format!(
+                            "resource file name '{name}' must be non-empty without '/'"
+                        )));
+                    }
+                    File::in_memory(*name, data.to_vec())
+                }
+                FileWire::HostPath { path, .. } => File::from_disk_unchecked(self.host_path(path)?),
+            });
+        }
+        let r = Resource::from_files(out, kind)?;
+        let id = r.id();
+        self.resource_bytes.fetch_add(bytes, Ordering::SeqCst);
+        lock(&self.shared.owners.resources).insert(id, self.id);
+        lock(&self.resources).insert(id, (r, bytes));
+        self.shared.stats.resources.fetch_add(1, Ordering::SeqCst);
+        Ok(id)
+    }
+
+    fn host_path(&self, p: &str) -> Result<std::path::PathBuf, Error> {
+        let canon = Path::new(p)
+            .canonicalize()
+            .map_err(|e| Error::from_io(&e, format_args!("host path {p}")))?;
+        let allowed = self
+            .shared
+            .config
+            .host_paths
+            .iter()
+            .any(|a| match a.canonicalize() {
+                Ok(a) => canon.starts_with(a),
+                Err(_) => false,
+            });
+        if !allowed || !canon.is_file() {
+            return Err(Error::perm(format!(
+                "host path {p} is not under a directory the agent allows (--host-path); send the file's bytes instead"
+            )));
+        }
+        Ok(canon)
+    }
+
+    fn release_resource(&self, id: u64) -> Result<(), Error> {
+        let r = self.resource(id)?;
+        if r.refcount() > 0 {
+            return Err(Error::busy(format!(
+                "resource {id} is still registered to {} session(s): unregister it first",
+                r.refcount()
+            )));
+        }
+        if let Some((_, bytes)) = lock(&self.resources).remove(&id) {
+            self.resource_bytes.fetch_sub(bytes, Ordering::SeqCst);
+        }
+        lock(&self.shared.owners.resources).remove(&id);
+        self.shared.stats.resources.fetch_sub(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Release everything this connection holds.
+    fn release_all(&self) {
+        let sessions: Vec<(u64, Session)> = lock(&self.sessions).drain().collect();
+        for (id, s) in sessions {
+            lock(&self.shared.owners.sessions).remove(&id);
+            self.shared.stats.sessions.fetch_sub(1, Ordering::SeqCst);
+            if let Err(e) = s.release() {
+                tracing::debug!(session = id, error = %e, "releasing session of closed connection");
+            }
+        }
+        let resources: Vec<u64> = lock(&self.resources).drain().map(|(id, _)| id).collect();
+        for id in resources {
+            lock(&self.shared.owners.resources).remove(&id);
+            self.shared.stats.resources.fetch_sub(1, Ordering::SeqCst);
+        }
+        self.resource_bytes.store(0, Ordering::SeqCst);
+    }
+}
+
+/// Plugin names are few and live for the process; interning them keeps
+/// responses borrow-only.
+fn leak_name(s: String) -> &'static str {
+    static NAMES: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+    let mut names = lock(&NAMES);
+    if let Some(n) = names.iter().find(|n| **n == s) {
+        return n;
+    }
+    let n: &'static str = Box::leak(s.into_boxed_str());
+    names.push(n);
+    n
+}
+
+async fn send(shared: &Shared, wr: &Writer, frame: Frame<'_>) -> std::io::Result<()> {
+    let mut slices = frame.io_slices();
+    let mut bufs = &mut slices[..];
+    let mut w = wr.lock().await;
+    while !bufs.is_empty() {
+        let n = w.write_vectored(bufs).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        std::io::IoSlice::advance_slices(&mut bufs, n);
+    }
+    shared
+        .stats
+        .bytes_out
+        .fetch_add(frame.len() as u64, Ordering::Relaxed);
+    Ok(())
+}
+
+async fn reply(
+    shared: &Shared,
+    wr: &Writer,
+    id: u64,
+    r: Result<Response<'_>, Error>,
+) -> std::io::Result<()> {
+    shared.stats.requests.fetch_add(1, Ordering::Relaxed);
+    let resp = match &r {
+        Ok(resp) => resp.clone(),
+        Err(e) => Response::Error {
+            code: e.errno(),
+            message: e.message(),
+        },
+    };
+    match resp.encode(id) {
+        Ok(f) => send(shared, wr, f).await,
+        Err(e) => {
+            let msg = format!("reply too large to encode: {e}");
+            let f = Response::Error {
+                code: Code::NoMem.as_i32(),
+                message: &msg,
+            }
+            .encode(id)
+            .expect("small frame");
+            send(shared, wr, f).await
+        }
+    }
+}
+
+/// Output storage for one write argument: 8-aligned for fixed (numeric)
+/// buffers, a plain vector for growable ones.
+enum OutStore {
+    Fixed(Vec<u64>, usize),
+    Grow(Vec<u8>),
+}
+
+impl OutStore {
+    fn bytes(&self, len: usize) -> &[u8] {
+        match self {
+            OutStore::Fixed(v, cap) => &bytemuck::cast_slice(v)[..len.min(*cap)],
+            OutStore::Grow(v) => &v[..len.min(v.len())],
+        }
+    }
+}
+
+fn arg_type(t: u32) -> Result<ArgType, Error> {
+    ArgType::from_u32(t).ok_or_else(|| Error::inval(format!("unknown argument type {t}")))
+}
+
+/// Run one OP request (on the blocking pool). Returns the outputs and how
+/// much of each was written.
+fn run_op(conn: &Conn, payload: &[u8]) -> Result<(Vec<OutStore>, Vec<usize>), Error> {
+    let Request::Op {
+        session,
+        op,
+        read,
+        write,
+    } = Request::decode(vaccel_proto::kind::OP, payload)?
+    else {
+        return Err(Error::inval("not an op request"));
+    };
+    let sess = conn.session(session)?;
+    let op = OpType::from_u32(op).ok_or_else(|| Error::inval(format!("unknown op id {op}")))?;
+    let args = read
+        .iter()
+        .map(|a| Ok(Arg::new(arg_type(a.ty)?, a.data)))
+        .collect::<Result<Vec<_>, Error>>()?;
+    let max = conn.shared.config.max_frame as u64;
+    let total: u64 = write
+        .iter()
+        .filter(|w| !w.growable)
+        .map(|w| w.capacity)
+        .sum();
+    if total > max {
+        return Err(Error::nomem(format!(
+            "write arguments ask for {total} bytes, more than the agent's frame limit of {max}"
+        )));
+    }
+    let mut stores: Vec<OutStore> = write.iter().map(new_store).collect::<Result<_, _>>()?;
+    let mut outs = Vec::with_capacity(write.len());
+    for (s, w) in stores.iter_mut().zip(&write) {
+        let ty = arg_type(w.ty)?;
+        outs.push(match s {
+            OutStore::Fixed(v, cap) => {
+                let b = &mut bytemuck::cast_slice_mut::<u64, u8>(v)[..*cap];
+                if w.flags & vaccel_core::arg::ARG_FLAG_INOUT != 0 {
+                    ArgOut::inout(ty, b)
+                } else {
+                    ArgOut::fixed(ty, b)
+                }
+            }
+            OutStore::Grow(v) => ArgOut::growable(ty, v),
+        });
+    }
+    sess.genop(op, &args, &mut outs)?;
+    let lens = outs.iter().map(ArgOut::len).collect();
+    drop(outs);
+    Ok((stores, lens))
+}
+
+fn new_store(w: &OutWire<'_>) -> Result<OutStore, Error> {
+    if w.growable {
+        return Ok(OutStore::Grow(Vec::new()));
+    }
+    let cap = usize::try_from(w.capacity).map_err(|_| Error::inval("output capacity overflows"))?;
+    let mut v = vec![0u64; cap.div_ceil(8)];
+    if w.flags & vaccel_core::arg::ARG_FLAG_INOUT != 0 {
+        if w.data.len() > cap {
+            return Err(Error::inval(format!(
+                "in/out argument carries {} bytes but declares capacity {cap}",
+                w.data.len()
+            )));
+        }
+        bytemuck::cast_slice_mut::<u64, u8>(&mut v)[..w.data.len()].copy_from_slice(w.data);
+    }
+    Ok(OutStore::Fixed(v, cap))
+}
+
+/// Read one frame's payload into an 8-aligned buffer.
+async fn read_payload(rd: &mut ReadHalf<AsyncStream>, len: usize) -> std::io::Result<Vec<u64>> {
+    let mut words = vec![0u64; len.div_ceil(8)];
+    rd.read_exact(&mut bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..len])
+        .await?;
+    Ok(words)
+}
+
+fn payload(words: &[u64], len: usize) -> &[u8] {
+    &bytemuck::cast_slice(words)[..len]
+}
+
+struct ConnGuard(Arc<Conn>);
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        self.0.release_all();
+        self.0
+            .shared
+            .stats
+            .connections
+            .fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+pub(crate) async fn serve(
+    shared: Arc<Shared>,
+    stream: AsyncStream,
+    peer: String,
+    tcp: bool,
+    mut stop: watch::Receiver<bool>,
+) {
+    let (mut rd, wr) = tokio::io::split(stream);
+    let wr: Writer = Arc::new(tokio::sync::Mutex::new(wr));
+    if shared.stats.connections.fetch_add(1, Ordering::SeqCst) >= shared.config.max_connections {
+        shared.stats.connections.fetch_sub(1, Ordering::SeqCst);
+        let msg = format!(
+            "the agent is at its limit of {} connections: try again later",
+            shared.config.max_connections
+        );
+        tracing::warn!(%peer, "refusing connection: {msg}");
+        let _ = reply(&shared, &wr, 0, Err(Error::new(Code::Again, msg))).await;
+        return;
+    }
+    let conn = Arc::new(Conn {
+        id: shared.next_conn.fetch_add(1, Ordering::Relaxed),
+        shared: shared.clone(),
+        sessions: Mutex::new(HashMap::new()),
+        resources: Mutex::new(HashMap::new()),
+        resource_bytes: AtomicU64::new(0),
+    });
+    let guard = ConnGuard(conn.clone());
+    tracing::debug!(conn = conn.id, %peer, "connected");
+    let mut inflight = tokio::task::JoinSet::new();
+    let mut hello = false;
+    let max_frame = shared.config.max_frame;
+    loop {
+        while inflight.try_join_next().is_some() {}
+        let mut hb = [0u8; HEADER_LEN];
+        tokio::select! {
+            r = rd.read_exact(&mut hb) => {
+                if let Err(e) = r {
+                    if e.kind() != std::io::ErrorKind::UnexpectedEof {
+                        tracing::debug!(conn = conn.id, error = %e, "read failed");
+                    }
+                    break;
+                }
+            }
+            _ = stop.changed() => break,
+        }
+        let h = match Header::decode(&hb, max_frame) {
+            Ok(h) => h,
+            Err(e) => {
+                let id = u64::from_le_bytes(hb[16..24].try_into().expect("8 bytes"));
+                tracing::warn!(conn = conn.id, %peer, error = %e, "bad frame; closing the connection");
+                if matches!(e, ProtoError::TooLarge { .. }) {
+                    let _ = reply(&shared, &wr, id, Err(e.into())).await;
+                }
+                break;
+            }
+        };
+        let len = h.len as usize;
+        let words = match read_payload(&mut rd, len).await {
+            Ok(w) => w,
+            Err(_) => break,
+        };
+        shared
+            .stats
+            .bytes_in
+            .fetch_add((HEADER_LEN + len) as u64, Ordering::Relaxed);
+
+        if h.kind == vaccel_proto::kind::OP {
+            if !hello {
+                let _ = reply(&shared, &wr, h.id, Err(Error::perm("send HELLO first"))).await;
+                break;
+            }
+            // NOOP is answered inline: nothing to wait for.
+            let is_noop = payload(&words, len).get(8..12) == Some(&0u32.to_le_bytes()[..]);
+            let (conn2, shared2, wr2) = (conn.clone(), shared.clone(), wr.clone());
+            let fut = async move {
+                let result = if is_noop {
+                    run_op(&conn2, payload(&words, len))
+                } else {
+                    let permit = shared2.ops.clone().acquire_owned().await;
+                    let conn3 = conn2.clone();
+                    let job = tokio::task::spawn_blocking(move || {
+                        let _permit = permit;
+                        let r = run_op(&conn3, payload(&words, len));
+                        (r, words)
+                    });
+                    match tokio::time::timeout(shared2.config.op_timeout, job).await {
+                        Ok(Ok((r, _words))) => r,
+                        Ok(Err(join)) => Err(Error::backend(format!("op task failed: {join}"))),
+                        Err(_) => Err(Error::new(
+                            Code::TimedOut,
+                            format!(
+                                "op did not finish within {:?} (the agent's per-op timeout)",
+                                shared2.config.op_timeout
+                            ),
+                        )),
+                    }
+                };
+                let sent = match result {
+                    Ok((stores, lens)) => {
+                        let outputs: Vec<&[u8]> =
+                            stores.iter().zip(&lens).map(|(s, l)| s.bytes(*l)).collect();
+                        reply(&shared2, &wr2, h.id, Ok(Response::OpResult { outputs })).await
+                    }
+                    Err(e) => {
+                        shared2.stats.op_errors.fetch_add(1, Ordering::Relaxed);
+                        reply(&shared2, &wr2, h.id, Err(e)).await
+                    }
+                };
+                if let Err(e) = sent {
+                    tracing::debug!(error = %e, "writing a reply failed");
+                }
+            };
+            if is_noop {
+                fut.await;
+            } else {
+                inflight.spawn(fut);
+            }
+            continue;
+        }
+
+        let p = payload(&words, len);
+        let req = match Request::decode(h.kind, p) {
+            Ok(r) => r,
+            Err(e) => {
+                if reply(&shared, &wr, h.id, Err(e.into())).await.is_err() {
+                    break;
+                }
+                continue;
+            }
+        };
+        if !hello {
+            let Request::Hello {
+                version,
+                features,
+                token,
+            } = req
+            else {
+                let _ = reply(&shared, &wr, h.id, Err(Error::perm("send HELLO first"))).await;
+                break;
+            };
+            if tcp && !shared.config.insecure {
+                let want = shared.config.token.as_deref().unwrap_or("").as_bytes();
+                if !constant_time_eq(want, token) {
+                    tracing::warn!(%peer, "refusing client: wrong token");
+                    let _ = reply(
+                        &shared,
+                        &wr,
+                        h.id,
+                        Err(Error::perm("wrong or missing token (VACCEL_RPC_TOKEN)")),
+                    )
+                    .await;
+                    break;
+                }
+            }
+            hello = true;
+            let ok = Response::HelloOk {
+                version: version.min(vaccel_proto::VERSION),
+                // No optional features (shared memory) are offered yet.
+                features: features & SUPPORTED_FEATURES,
+                max_frame,
+                server: concat!("vaccel-agent ", env!("CARGO_PKG_VERSION")),
+            };
+            if reply(&shared, &wr, h.id, Ok(ok)).await.is_err() {
+                break;
+            }
+            continue;
+        }
+        let sync_files;
+        let profile;
+        let r: Result<Response<'_>, Error> = match &req {
+            Request::Hello { .. } => Err(Error::inval("HELLO was already sent on this connection")),
+            Request::Ping { payload } => Ok(Response::Pong { payload }),
+            Request::SessionCreate { hint } => conn.create_session(*hint),
+            Request::SessionRelease { session } => {
+                conn.release_session(*session).map(|()| Response::Done)
+            }
+            Request::ResourceCreate { kind, files } => conn
+                .create_resource(*kind, files)
+                .map(|resource| Response::Resource { resource }),
+            Request::ResourceRegister { resource, session } => conn
+                .resource(*resource)
+                .and_then(|r| conn.session(*session).and_then(|s| s.register(&r)))
+                .map(|()| Response::Done),
+            Request::ResourceUnregister { resource, session } => conn
+                .resource(*resource)
+                .and_then(|r| conn.session(*session).and_then(|s| s.unregister(&r)))
+                .map(|()| Response::Done),
+            Request::ResourceRelease { resource } => {
+                conn.release_resource(*resource).map(|()| Response::Done)
+            }
+            Request::ResourceSync { resource } => match conn.resource(*resource) {
+                Ok(r) => {
+                    sync_files = r
+                        .files()
+                        .iter()
+                        .map(|f| f.bytes().map(|b| (f.name().to_string(), b)))
+                        .collect::<Result<Vec<_>, _>>();
+                    match &sync_files {
+                        Ok(fs) => Ok(Response::ResourceData {
+                            files: fs.iter().map(|(n, b)| (n.as_str(), &b[..])).collect(),
+                        }),
+                        Err(e) => Err(e.clone()),
+                    }
+                }
+                Err(e) => Err(e),
+            },
+            Request::ProfileGet { session } => match conn.session(*session) {
+                Ok(s) => {
+                    profile = s.profile();
+                    Ok(Response::Profile {
+                        regions: profile
+                            .iter()
+                            .map(|(op, st)| RegionWire {
+                                op: op.id(),
+                                count: st.count,
+                                total_ns: st.total.as_nanos() as u64,
+                                min_ns: st.min.as_nanos() as u64,
+                                max_ns: st.max.as_nanos() as u64,
+                            })
+                            .collect(),
+                    })
+                }
+                Err(e) => Err(e),
+            },
+            Request::Op { .. } => Err(Error::inval("op requests are handled above")),
+        };
+        if reply(&shared, &wr, h.id, r).await.is_err() {
+            break;
+        }
+    }
+    // Finish what is in flight, then release (ConnGuard).
+    while inflight.join_next().await.is_some() {}
+    let _ = wr.lock().await.shutdown().await;
+    tracing::debug!(conn = conn.id, %peer, "disconnected");
+    drop(guard);
+}
+
+/// Feature bits this agent accepts (none yet: shared-memory arguments are future work).
+const SUPPORTED_FEATURES: u32 = 0;
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

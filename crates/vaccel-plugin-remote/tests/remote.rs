@@ -1,0 +1,283 @@
+//! The op suite through agent + remote plugin over Unix and TCP gives the
+//! same results as the same plugin locally; reconnection after an agent
+//! restart; concurrent use of one connection.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use vaccel_agent::{Agent, AgentConfig};
+use vaccel_core::{Code, PluginType, Resource, ResourceType, Runtime, Session, TensorRef};
+use vaccel_plugin_noop::NoopPlugin;
+use vaccel_plugin_remote::{RemotePlugin, Settings};
+use vaccel_transport::Address;
+
+/// An agent serving `runtime` on a background tokio runtime until dropped.
+struct TestAgent {
+    addresses: Vec<Address>,
+    stats: Arc<vaccel_agent::Stats>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TestAgent {
+    fn start(config: AgentConfig) -> TestAgent {
+        let rt = Arc::new(
+            Runtime::builder()
+                .with_plugin(Arc::new(NoopPlugin))
+                .build()
+                .unwrap(),
+        );
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let tokio_rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            tokio_rt.block_on(async move {
+                let agent = Agent::bind(rt, config).await.unwrap();
+                tx.send((agent.addresses(), agent.stats())).unwrap();
+                agent
+                    .serve(async {
+                        let _ = stop_rx.await;
+                    })
+                    .await;
+            });
+        });
+        let (addresses, stats) = rx.recv().unwrap();
+        TestAgent {
+            addresses,
+            stats,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+}
+
+impl Drop for TestAgent {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn remote_session(addr: &Address, token: Option<&str>) -> (Runtime, Session) {
+    let plugin = RemotePlugin::new(Settings {
+        address: addr.clone(),
+        token: token.map(str::to_string),
+        timeout: Duration::from_secs(20),
+    });
+    let rt = Runtime::builder()
+        .with_plugin(Arc::new(plugin))
+        .build()
+        .unwrap();
+    let s = rt.session(PluginType::empty()).unwrap();
+    (rt, s)
+}
+
+/// Every op with its observable results (and errors), as strings.
+fn suite(s: &Session) -> Vec<String> {
+    let mut r = Vec::new();
+    s.noop().unwrap();
+    let a: Vec<f32> = (0..6).map(|i| i as f32).collect();
+    let mut c = vec![4.0f32; 4];
+    s.sgemm(2, 2, 3, 1.0, &a, 3, &a, 2, 0.25, &mut c, 2)
+        .unwrap();
+    r.push(format!("{c:?}"));
+    let mut out = [0.0f64; 3];
+    r.push(format!(
+        "{:?} {out:?}",
+        s.minmax(&[3.0, -2.0, 8.0], 0.0, 4.0, &mut out).unwrap()
+    ));
+    r.push(format!("{:?}", s.image_classify(b"img").unwrap()));
+    r.push(s.image_classify_text(b"img").unwrap());
+    r.push(format!("{:?}", s.image_detect(b"img").unwrap()));
+    r.push(s.image_depth(b"img").unwrap());
+    let big = vec![7u8; 300_000];
+    r.push(format!(
+        "{:?}",
+        s.image_blur_faces(&big, 0.2, 80)
+            .map(|(j, f)| (j.len(), f))
+            .unwrap()
+    ));
+    r.push(format!(
+        "{:?}",
+        s.aes_cbc_encrypt(&[1; 16], &[2; 16], b"secret").unwrap()
+    ));
+    let model = Resource::from_bytes(vec![0u8; 64], "m.onnx", ResourceType::Model).unwrap();
+    s.register(&model).unwrap();
+    s.model_load(Some(&model)).unwrap();
+    let v = [1.5f32, 2.5];
+    let t = TensorRef::from_f32("x", vec![1, 2], &v).unwrap();
+    r.push(format!("{:?}", s.model_run(Some(&model), &[t]).unwrap()));
+    s.unregister(&model).unwrap();
+    for e in [
+        s.image_classify(b"").unwrap_err(),
+        s.sgemm(2, 2, 2, 1.0, &a[..3], 2, &a, 2, 0.0, &mut c, 2)
+            .unwrap_err(),
+        s.aes_cbc_decrypt(&[0; 16], &[0; 16], b"short").unwrap_err(),
+        s.model_load(Some(&model)).unwrap_err(),
+    ] {
+        // Resource ids are per process: compare messages with digits masked.
+        let masked: String = e
+            .message()
+            .chars()
+            .map(|c| if c.is_ascii_digit() { '#' } else { c })
+            .collect();
+        r.push(format!("{} {masked}", e.code()));
+    }
+    r
+}
+
+fn local_results() -> Vec<String> {
+    let rt = Runtime::builder()
+        .with_plugin(Arc::new(NoopPlugin))
+        .build()
+        .unwrap();
+    suite(&rt.session(PluginType::empty()).unwrap())
+}
+
+#[test]
+fn unix_socket_results_match_local() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = TestAgent::start(AgentConfig {
+        listen: vec![Address::Unix(dir.path().join("agent.sock"))],
+        ..AgentConfig::default()
+    });
+    let (_rt, s) = remote_session(&agent.addresses[0], None);
+    assert_eq!(s.plugin().name, "remote");
+    assert_eq!(suite(&s), local_results());
+    s.release().unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let (_, sessions, resources) = agent.stats.live();
+    assert_eq!(
+        (sessions, resources),
+        (0, 0),
+        "everything released on the agent"
+    );
+}
+
+#[test]
+fn tcp_with_token_results_match_local() {
+    let agent = TestAgent::start(AgentConfig {
+        listen: vec!["tcp://127.0.0.1:0".parse().unwrap()],
+        token: Some("s3cret".into()),
+        ..AgentConfig::default()
+    });
+    let (_rt, s) = remote_session(&agent.addresses[0], Some("s3cret"));
+    assert_eq!(suite(&s), local_results());
+
+    // Without the token: refused, clearly.
+    let plugin = RemotePlugin::new(Settings {
+        address: agent.addresses[0].clone(),
+        token: Some("wrong".into()),
+        timeout: Duration::from_secs(5),
+    });
+    let rt = Runtime::builder()
+        .with_plugin(Arc::new(plugin))
+        .build()
+        .unwrap();
+    let e = rt.session(PluginType::empty()).unwrap_err();
+    assert_eq!(e.code(), Code::Perm, "{e}");
+    assert!(e.message().contains("wrong or missing token"), "{e}");
+}
+
+#[test]
+fn agent_down_is_a_clear_error_and_restart_reconnects() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = Address::Unix(dir.path().join("agent.sock"));
+    let config = AgentConfig {
+        listen: vec![addr.clone()],
+        ..AgentConfig::default()
+    };
+    let mut agent = TestAgent::start(config.clone());
+    let (_rt, s) = remote_session(&addr, None);
+    let model = Resource::from_bytes(vec![0u8; 16], "m.onnx", ResourceType::Model).unwrap();
+    s.register(&model).unwrap();
+    s.noop().unwrap();
+    agent.stop();
+    let e = s.noop().unwrap_err();
+    assert_eq!(e.code(), Code::Sess, "{e}");
+    assert!(
+        e.message().contains("lost") || e.message().contains("cannot connect"),
+        "{e}"
+    );
+    let _agent2 = TestAgent::start(config);
+    // Same session: re-created on the new agent, with its resource.
+    s.noop().unwrap();
+    s.model_load(Some(&model)).unwrap();
+    assert_eq!(
+        s.image_classify_text(b"x").unwrap(),
+        "classification tags: 100.000% noop"
+    );
+}
+
+#[test]
+fn no_agent_is_a_clear_error() {
+    let (e, _) = (
+        Runtime::builder()
+            .with_plugin(Arc::new(RemotePlugin::new(Settings {
+                address: Address::Unix("/nonexistent/agent.sock".into()),
+                token: None,
+                timeout: Duration::from_secs(1),
+            })))
+            .build()
+            .unwrap()
+            .session(PluginType::empty())
+            .unwrap_err(),
+        (),
+    );
+    assert_eq!(e.code(), Code::Sess);
+    assert!(
+        e.message()
+            .contains("cannot connect to the vAccel agent at unix:///nonexistent/agent.sock"),
+        "{e}"
+    );
+}
+
+#[test]
+fn many_threads_share_one_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = TestAgent::start(AgentConfig {
+        listen: vec![Address::Unix(dir.path().join("agent.sock"))],
+        ..AgentConfig::default()
+    });
+    let plugin = RemotePlugin::new(Settings {
+        address: agent.addresses[0].clone(),
+        token: None,
+        timeout: Duration::from_secs(30),
+    });
+    let rt = Arc::new(
+        Runtime::builder()
+            .with_plugin(Arc::new(plugin))
+            .build()
+            .unwrap(),
+    );
+    std::thread::scope(|sc| {
+        for t in 0..16u32 {
+            let rt = rt.clone();
+            sc.spawn(move || {
+                let s = rt.session(PluginType::empty()).unwrap();
+                for i in 0..200u32 {
+                    // Each reply must be this call's: the clamp depends on the inputs.
+                    let v = f64::from(t * 1000 + i);
+                    let mut out = [0.0f64; 1];
+                    let (mn, mx) = s.minmax(&[v], 0.0, 1e9, &mut out).unwrap();
+                    assert_eq!((mn, mx, out[0]), (v, v, v));
+                    s.noop().unwrap();
+                }
+                s.release().unwrap();
+            });
+        }
+    });
+    assert_eq!(agent.stats.live().0, 1, "one shared connection");
+}
