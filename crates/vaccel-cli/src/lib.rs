@@ -11,6 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod agent;
 mod exec;
 mod ops;
 mod plugins;
@@ -51,6 +52,8 @@ pub enum Command {
     },
     /// Call SYMBOL in LIBRARY through the EXEC op.
     Exec(exec::Args),
+    /// Run the host agent that remote plugins (in VMs, sandboxes, containers) connect to.
+    Agent(agent::Args),
     /// Classify images: top-k ImageNet labels with probabilities.
     Classify(ops::ClassifyArgs),
     /// Detect faces: boxes and scores.
@@ -106,6 +109,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
     let rt = runtime(&cli)?;
     match &cli.command {
         Command::Plugins(a) => plugins::run(&rt, a, out),
+        Command::Agent(a) => agent::run(rt, a, out),
         Command::Noop { count } => {
             let sess = session(&cli, &rt)?;
             let t0 = std::time::Instant::now();
@@ -132,7 +136,9 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
                 Command::Blur(a) => ops::blur(&sess, a, out)?,
                 Command::Sgemm(a) => ops::sgemm(&sess, a, out)?,
                 Command::Aes(a) => ops::aes(&sess, a, out)?,
-                Command::Plugins(_) | Command::Noop { .. } => unreachable!("handled above"),
+                Command::Plugins(_) | Command::Noop { .. } | Command::Agent(_) => {
+                    unreachable!("handled above")
+                }
             }
             print_profile(out, &sess)
         }

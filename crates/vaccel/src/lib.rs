@@ -35,6 +35,18 @@ pub fn builtins() -> Vec<Builtin> {
             ))
         },
     });
+    #[cfg(feature = "remote")]
+    v.push(Builtin {
+        name: "remote",
+        description: "forward every op to a vaccel agent (VACCEL_RPC_ADDRESS); load it by name",
+        // Not loaded by default: it needs an agent, and an application asks for it explicitly.
+        default: false,
+        make: |_| {
+            Ok(std::sync::Arc::new(
+                vaccel_plugin_remote::RemotePlugin::from_env()?,
+            ))
+        },
+    });
     #[cfg(feature = "noop")]
     v.push(Builtin {
         name: "noop",
