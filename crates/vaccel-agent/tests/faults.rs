@@ -1,0 +1,532 @@
+//! Bad input and faults on the wire, with a raw protocol client: each gets
+//! its documented error, the agent keeps serving other clients, and
+//! nothing leaks (live sessions and resources are counted).
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use vaccel_agent::{Agent, AgentConfig, Stats};
+use vaccel_core::{
+    Arg, ArgOut, Code, OpCtx, OpSet, OpType, Plugin, PluginInfo, PluginType, Result, Runtime,
+};
+use vaccel_proto::{ArgWire, FileWire, HEADER_LEN, Header, Request, Response, kind};
+use vaccel_transport::Address;
+
+/// A GPU-typed plugin whose IMAGE_SEGMENT panics and IMAGE_POSE sleeps.
+struct Faulty;
+
+impl Plugin for Faulty {
+    fn info(&self) -> PluginInfo {
+        PluginInfo {
+            name: "faulty".into(),
+            version: "0".into(),
+            types: PluginType::GPU,
+            ops: [OpType::Noop, OpType::ImageSegment, OpType::ImagePose]
+                .into_iter()
+                .collect::<OpSet>(),
+            details: vec![],
+        }
+    }
+    fn run(&self, _: &OpCtx<'_>, op: OpType, _: &[Arg<'_>], _: &mut [ArgOut<'_>]) -> Result<()> {
+        match op {
+            OpType::ImageSegment => panic!("the accelerator caught fire"),
+            OpType::ImagePose => {
+                std::thread::sleep(Duration::from_millis(600));
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+struct TestAgent {
+    path: std::path::PathBuf,
+    stats: Arc<Stats>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestAgent {
+    fn start(tweak: impl FnOnce(&mut AgentConfig)) -> TestAgent {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.sock");
+        let mut config = AgentConfig {
+            listen: vec![Address::Unix(path.clone())],
+            ..AgentConfig::default()
+        };
+        config.op_timeout = Duration::from_millis(300);
+        tweak(&mut config);
+        let rt = Arc::new(
+            Runtime::builder()
+                .with_plugin(Arc::new(vaccel_plugin_noop::NoopPlugin))
+                .with_plugin(Arc::new(Faulty))
+                .build()
+                .unwrap(),
+        );
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let t = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            t.block_on(async move {
+                let agent = Agent::bind(rt, config).await.unwrap();
+                tx.send(agent.stats()).unwrap();
+                agent
+                    .serve(async {
+                        let _ = stop_rx.await;
+                    })
+                    .await;
+            });
+        });
+        let stats = rx.recv().unwrap();
+        TestAgent {
+            path,
+            stats,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+            _dir: dir,
+        }
+    }
+
+    fn client(&self) -> Client {
+        let s = UnixStream::connect(&self.path).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        Client { s, next: 1 }
+    }
+
+    /// Wait until the live counts settle at `want` (connections, sessions, resources).
+    fn settle(&self, want: (usize, usize, usize)) {
+        let t0 = Instant::now();
+        while self.stats.live() != want && t0.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(
+            self.stats.live(),
+            want,
+            "live (connections, sessions, resources)"
+        );
+    }
+}
+
+impl Drop for TestAgent {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+}
+
+struct Client {
+    s: UnixStream,
+    next: u64,
+}
+
+impl Client {
+    fn send(&mut self, req: &Request<'_>) -> u64 {
+        let id = self.next;
+        self.next += 1;
+        self.s.write_all(&req.encode(id).unwrap().to_vec()).unwrap();
+        id
+    }
+
+    /// Read one frame; `None` when the agent closed the connection.
+    fn recv(&mut self) -> Option<(Header, Vec<u8>)> {
+        let mut h = [0u8; HEADER_LEN];
+        if self.s.read_exact(&mut h).is_err() {
+            return None;
+        }
+        let h = Header::decode(&h, u32::MAX).unwrap();
+        let mut p = vec![0u8; h.len as usize];
+        self.s.read_exact(&mut p).unwrap();
+        Some((h, p))
+    }
+
+    fn call(&mut self, req: &Request<'_>) -> (Header, Vec<u8>) {
+        let id = self.send(req);
+        let (h, p) = self.recv().expect("a reply");
+        assert_eq!(h.id, id);
+        (h, p)
+    }
+
+    fn hello(mut self) -> Client {
+        let (h, _) = self.call(&Request::Hello {
+            version: 1,
+            features: 0,
+            token: b"",
+        });
+        assert_eq!(h.kind, kind::HELLO_OK);
+        self
+    }
+
+    fn session(&mut self, hint: u32) -> u64 {
+        let (h, p) = self.call(&Request::SessionCreate { hint });
+        match Response::decode(h.kind, &p).unwrap() {
+            Response::Session { session, .. } => session,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn op(&mut self, session: u64, op: OpType) -> Response<'static> {
+        let (h, p) = self.call(&Request::Op {
+            session,
+            op: op.id(),
+            read: vec![ArgWire {
+                ty: 28,
+                flags: 0,
+                data: b"img",
+            }],
+            write: vec![],
+        });
+        owned(Response::decode(h.kind, &p).unwrap())
+    }
+
+    fn ping_works(&mut self) {
+        let (h, _) = self.call(&Request::Ping {
+            payload: b"still there?",
+        });
+        assert_eq!(h.kind, kind::PONG);
+    }
+}
+
+fn owned(r: Response<'_>) -> Response<'static> {
+    match r {
+        Response::Error { code, message } => Response::Error {
+            code,
+            message: Box::leak(message.to_string().into_boxed_str()),
+        },
+        Response::Done => Response::Done,
+        Response::OpResult { outputs } if outputs.is_empty() => {
+            Response::OpResult { outputs: vec![] }
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+fn error_of(h: &Header, p: &[u8]) -> (Code, String) {
+    match Response::decode(h.kind, p).unwrap() {
+        Response::Error { code, message } => (Code::from_i32(code).unwrap(), message.to_string()),
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+fn frame(kind: u16, id: u64, payload: &[u8]) -> Vec<u8> {
+    let mut v = Header {
+        kind,
+        flags: 0,
+        len: payload.len() as u32,
+        id,
+    }
+    .encode()
+    .to_vec();
+    v.extend_from_slice(payload);
+    v
+}
+
+#[test]
+fn wrong_magic_or_version_closes_only_that_connection() {
+    let agent = TestAgent::start(|_| {});
+    let mut good = agent.client().hello();
+    let mut bad = agent.client();
+    let mut f = frame(kind::PING, 1, &[0u8; 8]);
+    f[0] = b'X';
+    bad.s.write_all(&f).unwrap();
+    assert!(bad.recv().is_none(), "closed");
+    let mut bad = agent.client();
+    let mut f = frame(kind::PING, 1, &[0u8; 8]);
+    f[4] = 9;
+    bad.s.write_all(&f).unwrap();
+    assert!(bad.recv().is_none(), "closed");
+    good.ping_works();
+    drop(good);
+    agent.settle((0, 0, 0));
+}
+
+#[test]
+fn length_beyond_the_limit_is_an_error_reply_then_close() {
+    let agent = TestAgent::start(|c| c.max_frame = 1 << 20);
+    let mut c = agent.client().hello();
+    c.s.write_all(
+        &Header {
+            kind: kind::PING,
+            flags: 0,
+            len: 2 << 20,
+            id: 77,
+        }
+        .encode(),
+    )
+    .unwrap();
+    let (h, p) = c.recv().expect("an error reply");
+    assert_eq!(h.id, 77);
+    let (code, msg) = error_of(&h, &p);
+    assert_eq!(code, Code::NoMem);
+    assert!(msg.contains("exceeds the limit of 1048576 bytes"), "{msg}");
+    assert!(c.recv().is_none(), "then closed");
+    agent.client().hello().ping_works();
+}
+
+#[test]
+fn unknown_kind_and_malformed_payload_are_einval_and_the_connection_goes_on() {
+    let agent = TestAgent::start(|_| {});
+    let mut c = agent.client().hello();
+    c.s.write_all(&frame(0x0777, 5, b"")).unwrap();
+    let (h, p) = c.recv().unwrap();
+    assert_eq!(h.id, 5);
+    let (code, msg) = error_of(&h, &p);
+    assert_eq!(code, Code::Inval);
+    assert!(msg.contains("unknown message kind 0x0777"), "{msg}");
+    // A session-create payload one byte short.
+    c.s.write_all(&frame(kind::SESSION_CREATE, 6, &[1, 0, 0]))
+        .unwrap();
+    let (h, p) = c.recv().unwrap();
+    let (code, msg) = error_of(&h, &p);
+    assert_eq!(code, Code::Inval);
+    assert!(msg.contains("truncated"), "{msg}");
+    // An op with garbage arguments.
+    c.s.write_all(&frame(kind::OP, 7, &[9u8; 5])).unwrap();
+    let (h, p) = c.recv().unwrap();
+    assert_eq!(error_of(&h, &p).0, Code::Inval);
+    c.ping_works();
+}
+
+#[test]
+fn requests_before_hello_are_refused() {
+    let agent = TestAgent::start(|_| {});
+    let mut c = agent.client();
+    let (h, p) = c.call(&Request::SessionCreate { hint: 0 });
+    let (code, msg) = error_of(&h, &p);
+    assert_eq!(code, Code::Perm);
+    assert!(msg.contains("HELLO first"), "{msg}");
+    assert!(c.recv().is_none());
+}
+
+#[test]
+fn another_connections_ids_are_eperm_and_unknown_ids_enoent() {
+    let agent = TestAgent::start(|_| {});
+    let mut a = agent.client().hello();
+    let mut b = agent.client().hello();
+    let sa = a.session(0);
+    let (h, p) = a.call(&Request::ResourceCreate {
+        kind: 2,
+        files: vec![FileWire::Data {
+            name: "m.onnx",
+            data: b"xx",
+        }],
+    });
+    let Response::Resource { resource } = Response::decode(h.kind, &p).unwrap() else {
+        panic!()
+    };
+    for req in [
+        Request::Op {
+            session: sa,
+            op: 0,
+            read: vec![],
+            write: vec![],
+        },
+        Request::SessionRelease { session: sa },
+        Request::ResourceRelease { resource },
+        Request::ProfileGet { session: sa },
+    ] {
+        let (h, p) = b.call(&req);
+        let (code, msg) = error_of(&h, &p);
+        assert_eq!(code, Code::Perm, "{req:?}");
+        assert!(msg.contains("belongs to another connection"), "{msg}");
+    }
+    let (h, p) = b.call(&Request::SessionRelease { session: 999_999 });
+    assert_eq!(error_of(&h, &p).0, Code::NoEnt);
+    // The owner still can.
+    assert_eq!(
+        a.op(sa, OpType::Noop),
+        Response::OpResult { outputs: vec![] }
+    );
+    drop(a);
+    drop(b);
+    agent.settle((0, 0, 0));
+}
+
+#[test]
+fn resource_above_the_size_limit_is_enomem() {
+    let agent = TestAgent::start(|c| c.max_resource_bytes = 1000);
+    let mut c = agent.client().hello();
+    let big = vec![0u8; 1001];
+    let (h, p) = c.call(&Request::ResourceCreate {
+        kind: 1,
+        files: vec![FileWire::Data {
+            name: "d",
+            data: &big,
+        }],
+    });
+    let (code, msg) = error_of(&h, &p);
+    assert_eq!(code, Code::NoMem);
+    assert!(msg.contains("limit of 1000 bytes"), "{msg}");
+    let (h, _) = c.call(&Request::ResourceCreate {
+        kind: 1,
+        files: vec![FileWire::Data {
+            name: "d",
+            data: &big[..600],
+        }],
+    });
+    assert_eq!(h.kind, kind::RESOURCE);
+    let (h, p) = c.call(&Request::ResourceCreate {
+        kind: 1,
+        files: vec![FileWire::Data {
+            name: "e",
+            data: &big[..600],
+        }],
+    });
+    assert_eq!(
+        error_of(&h, &p).0,
+        Code::NoMem,
+        "the limit counts what the connection holds"
+    );
+    // Host paths are refused unless allow-listed.
+    let (h, p) = c.call(&Request::ResourceCreate {
+        kind: 1,
+        files: vec![FileWire::HostPath {
+            name: "x",
+            path: "/etc/hostname",
+        }],
+    });
+    let (code, msg) = error_of(&h, &p);
+    assert!(matches!(code, Code::Perm | Code::NoEnt), "{msg}");
+}
+
+#[test]
+fn session_limit_per_connection() {
+    let agent = TestAgent::start(|c| c.max_sessions = 2);
+    let mut c = agent.client().hello();
+    c.session(0);
+    c.session(0);
+    let (h, p) = c.call(&Request::SessionCreate { hint: 0 });
+    let (code, msg) = error_of(&h, &p);
+    assert_eq!(code, Code::Again);
+    assert!(msg.contains("limit"), "{msg}");
+}
+
+#[test]
+fn plugin_panic_is_ebackend_and_the_agent_keeps_serving() {
+    let agent = TestAgent::start(|_| {});
+    let mut c = agent.client().hello();
+    let s = c.session(PluginType::GPU.bits());
+    let prev = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let r = c.op(s, OpType::ImageSegment);
+    std::panic::set_hook(prev);
+    let Response::Error { code, message } = r else {
+        panic!("{r:?}")
+    };
+    assert_eq!(Code::from_i32(code), Some(Code::Backend));
+    assert!(
+        message
+            .contains("plugin 'faulty' panicked during IMAGE_SEGMENT: the accelerator caught fire"),
+        "{message}"
+    );
+    assert_eq!(
+        c.op(s, OpType::Noop),
+        Response::OpResult { outputs: vec![] }
+    );
+    agent.client().hello().ping_works();
+}
+
+#[test]
+fn slow_op_times_out_without_stalling_others() {
+    let agent = TestAgent::start(|_| {});
+    let mut slow = agent.client().hello();
+    let s = slow.session(PluginType::GPU.bits());
+    let id = slow.send(&Request::Op {
+        session: s,
+        op: OpType::ImagePose.id(),
+        read: vec![ArgWire {
+            ty: 28,
+            flags: 0,
+            data: b"i",
+        }],
+        write: vec![],
+    });
+    // Meanwhile another client is served at once.
+    let mut fast = agent.client().hello();
+    let fs = fast.session(0);
+    let t0 = Instant::now();
+    assert_eq!(
+        fast.op(fs, OpType::Noop),
+        Response::OpResult { outputs: vec![] }
+    );
+    assert!(
+        t0.elapsed() < Duration::from_millis(500),
+        "not stalled behind the slow op"
+    );
+    let (h, p) = slow.recv().unwrap();
+    assert_eq!(h.id, id);
+    let (code, msg) = error_of(&h, &p);
+    assert_eq!(code, Code::TimedOut);
+    assert!(msg.contains("per-op timeout"), "{msg}");
+}
+
+#[test]
+fn client_killed_mid_request_releases_everything() {
+    let agent = TestAgent::start(|_| {});
+    {
+        let mut c = agent.client().hello();
+        c.session(0);
+        c.call(&Request::ResourceCreate {
+            kind: 1,
+            files: vec![FileWire::Data {
+                name: "d",
+                data: b"abc",
+            }],
+        });
+        agent.settle((1, 1, 1));
+        // Half a frame, then the client dies.
+        let f = Request::Ping {
+            payload: &[1u8; 64],
+        }
+        .encode(99)
+        .unwrap()
+        .to_vec();
+        c.s.write_all(&f[..40]).unwrap();
+    }
+    agent.settle((0, 0, 0));
+    agent.client().hello().ping_works();
+}
+
+#[test]
+fn tcp_requires_a_token_unless_insecure() {
+    let rt = Arc::new(
+        Runtime::builder()
+            .with_plugin(Arc::new(vaccel_plugin_noop::NoopPlugin))
+            .build()
+            .unwrap(),
+    );
+    let t = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let e = t
+        .block_on(Agent::bind(
+            rt.clone(),
+            AgentConfig {
+                listen: vec!["tcp://127.0.0.1:0".parse().unwrap()],
+                ..AgentConfig::default()
+            },
+        ))
+        .unwrap_err();
+    assert!(e.to_string().contains("needs a shared token"), "{e}");
+    assert!(e.to_string().contains("--insecure"), "{e}");
+    let ok = t.block_on(Agent::bind(
+        rt,
+        AgentConfig {
+            listen: vec!["tcp://127.0.0.1:0".parse().unwrap()],
+            insecure: true,
+            ..AgentConfig::default()
+        },
+    ));
+    assert!(ok.is_ok());
+}
