@@ -448,7 +448,14 @@ pub(crate) async fn serve(
                 break;
             }
             // NOOP is answered inline: nothing to wait for.
-            let is_noop = payload(&words, len).get(8..12) == Some(&0u32.to_le_bytes()[..]);
+            let op_id = payload(&words, len)
+                .get(8..12)
+                .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")));
+            let is_noop = op_id == Some(0);
+            let op_name = op_id
+                .and_then(OpType::from_u32)
+                .map_or("UNKNOWN", OpType::name);
+            let started = std::time::Instant::now();
             let (conn2, shared2, wr2) = (conn.clone(), shared.clone(), wr.clone());
             let fut = async move {
                 let result = if is_noop {
@@ -473,6 +480,11 @@ pub(crate) async fn serve(
                         )),
                     }
                 };
+                let status = match &result {
+                    Ok(_) => "ok",
+                    Err(e) => e.code().name(),
+                };
+                shared2.metrics.op(op_name, status, started.elapsed());
                 let sent = match result {
                     Ok((stores, lens)) => {
                         let outputs: Vec<&[u8]> =

@@ -26,6 +26,9 @@ use vaccel_core::Runtime;
 use vaccel_transport::{Address, Listener, ListenerOptions};
 
 mod conn;
+mod metrics;
+
+pub use metrics::Metrics;
 
 /// Agent configuration.
 #[derive(Debug, Clone)]
@@ -52,6 +55,8 @@ pub struct AgentConfig {
     pub max_parallel_ops: usize,
     /// Host directories from which clients may name resources by path.
     pub host_paths: Vec<PathBuf>,
+    /// Serve Prometheus metrics at `http://<addr>/metrics`.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 impl Default for AgentConfig {
@@ -69,6 +74,7 @@ impl Default for AgentConfig {
             op_timeout: Duration::from_secs(120),
             max_parallel_ops: cores * 4,
             host_paths: Vec::new(),
+            metrics: None,
         }
     }
 }
@@ -125,6 +131,7 @@ pub(crate) struct Shared {
     pub stats: Arc<Stats>,
     pub owners: conn::Owners,
     pub ops: Arc<tokio::sync::Semaphore>,
+    pub metrics: Arc<Metrics>,
     pub next_conn: AtomicU64,
 }
 
@@ -132,6 +139,7 @@ pub(crate) struct Shared {
 pub struct Agent {
     shared: Arc<Shared>,
     listeners: Vec<(Listener, Address)>,
+    metrics: Option<tokio::net::TcpListener>,
 }
 
 impl std::fmt::Debug for Agent {
@@ -169,20 +177,46 @@ impl Agent {
             tracing::info!(address = %bound, "listening");
             listeners.push((l, bound));
         }
+        let metrics = match config.metrics {
+            Some(a) => {
+                let l = tokio::net::TcpListener::bind(a)
+                    .await
+                    .map_err(|err| AgentError::Bind {
+                        addr: format!("http://{a}"),
+                        err,
+                    })?;
+                tracing::info!(
+                    "metrics on http://{}/metrics",
+                    l.local_addr().map_or(a, |x| x)
+                );
+                Some(l)
+            }
+            None => None,
+        };
         let shared = Arc::new(Shared {
             ops: Arc::new(tokio::sync::Semaphore::new(config.max_parallel_ops.max(1))),
             runtime,
             config,
             stats: Arc::new(Stats::default()),
+            metrics: Arc::new(Metrics::default()),
             owners: conn::Owners::default(),
             next_conn: AtomicU64::new(1),
         });
-        Ok(Agent { shared, listeners })
+        Ok(Agent {
+            shared,
+            listeners,
+            metrics,
+        })
     }
 
     /// The addresses actually bound (TCP port 0 resolved).
     pub fn addresses(&self) -> Vec<Address> {
         self.listeners.iter().map(|(_, a)| a.clone()).collect()
+    }
+
+    /// Where metrics are served (port 0 resolved), if enabled.
+    pub fn metrics_address(&self) -> Option<std::net::SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// Live counters.
@@ -195,6 +229,18 @@ impl Agent {
     pub async fn serve(self, shutdown: impl std::future::Future<Output = ()>) {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut tasks = tokio::task::JoinSet::new();
+        if let Some(l) = self.metrics {
+            let (m, s, stop) = (
+                self.shared.metrics.clone(),
+                self.shared.stats.clone(),
+                stop_rx.clone(),
+            );
+            tasks.spawn(async move {
+                if let Err(e) = metrics::serve(l, m, s, stop).await {
+                    tracing::error!(error = %e, "metrics server failed");
+                }
+            });
+        }
         for (l, addr) in self.listeners {
             let shared = self.shared.clone();
             let mut stop = stop_rx.clone();

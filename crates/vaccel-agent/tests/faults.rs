@@ -43,6 +43,7 @@ impl Plugin for Faulty {
 
 struct TestAgent {
     path: std::path::PathBuf,
+    metrics: Option<std::net::SocketAddr>,
     stats: Arc<Stats>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -76,7 +77,7 @@ impl TestAgent {
                 .unwrap();
             t.block_on(async move {
                 let agent = Agent::bind(rt, config).await.unwrap();
-                tx.send(agent.stats()).unwrap();
+                tx.send((agent.stats(), agent.metrics_address())).unwrap();
                 agent
                     .serve(async {
                         let _ = stop_rx.await;
@@ -84,9 +85,10 @@ impl TestAgent {
                     .await;
             });
         });
-        let stats = rx.recv().unwrap();
+        let (stats, metrics) = rx.recv().unwrap();
         TestAgent {
             path,
+            metrics,
             stats,
             stop: Some(stop_tx),
             thread: Some(thread),
@@ -529,4 +531,36 @@ fn tcp_requires_a_token_unless_insecure() {
         },
     ));
     assert!(ok.is_ok());
+}
+
+#[test]
+fn metrics_count_ops_by_status_and_live_objects() {
+    let agent = TestAgent::start(|c| c.metrics = Some("127.0.0.1:0".parse().unwrap()));
+    let mut c = agent.client().hello();
+    let s = c.session(0);
+    c.op(s, OpType::Noop);
+    let e = c.op(s, OpType::BlasSgemm);
+    assert!(matches!(e, Response::Error { .. }));
+    let addr = agent.metrics.expect("metrics address");
+    let mut http = std::net::TcpStream::connect(addr).unwrap();
+    http.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut body = String::new();
+    http.read_to_string(&mut body).unwrap();
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    assert!(
+        body.contains(r#"vaccel_agent_ops_total{op="NOOP",status="ok"} 1"#),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"vaccel_agent_ops_total{op="BLAS_SGEMM",status="EINVAL"} 1"#),
+        "{body}"
+    );
+    assert!(body.contains("vaccel_agent_sessions 1"), "{body}");
+    assert!(body.contains("vaccel_agent_connections 1"), "{body}");
+    assert!(
+        body.contains("vaccel_agent_op_duration_seconds_bucket"),
+        "{body}"
+    );
+    assert!(body.contains("vaccel_agent_received_bytes_total"), "{body}");
 }

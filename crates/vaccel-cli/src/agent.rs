@@ -43,6 +43,9 @@ pub struct Args {
     /// Ops running at once (bounded blocking pool); default 4 × cores.
     #[arg(long)]
     pub max_parallel_ops: Option<usize>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9100).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<std::net::SocketAddr>,
     /// Host directory clients may reference resources from by path (repeatable).
     #[arg(long = "host-path", value_name = "DIR")]
     pub host_paths: Vec<PathBuf>,
@@ -80,6 +83,7 @@ pub fn config(a: &Args) -> anyhow::Result<AgentConfig> {
         max_frame: a.max_frame,
         op_timeout: Duration::from_secs_f64(a.op_timeout),
         host_paths: a.host_paths.clone(),
+        metrics: a.metrics,
         ..AgentConfig::default()
     };
     if let Some(n) = a.max_parallel_ops {
@@ -108,6 +112,9 @@ pub fn run(rt: vaccel::Runtime, a: &Args, out: &mut dyn Write) -> anyhow::Result
         let agent = Agent::bind(rt.clone(), config).await?;
         for addr in agent.addresses() {
             writeln!(out, "vaccel agent listening on {addr}")?;
+        }
+        if let Some(m) = agent.metrics_address() {
+            writeln!(out, "metrics: http://{m}/metrics")?;
         }
         let names: Vec<_> = rt.plugins().iter().map(|p| p.info().name.clone()).collect();
         writeln!(out, "plugins: {}", names.join(", "))?;
