@@ -5,16 +5,19 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use std::os::fd::OwnedFd;
+
+use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 use vaccel_core::resource::File;
 use vaccel_core::{
     Arg, ArgOut, ArgType, Code, Error, OpType, PluginType, Resource, ResourceType, Session,
 };
+use vaccel_proto::ARG_FLAG_SHM;
 use vaccel_proto::{
     FileWire, Frame, HEADER_LEN, Header, OutWire, ProtoError, RegionWire, Request, Response,
 };
-use vaccel_transport::AsyncStream;
+use vaccel_transport::{AsyncStream, ReadSide, WriteSide};
 
 use crate::Shared;
 
@@ -35,9 +38,11 @@ struct Conn {
     sessions: Mutex<HashMap<u64, Session>>,
     resources: Mutex<HashMap<u64, (Resource, u64)>>,
     resource_bytes: AtomicU64,
+    /// Shared-memory regions the client mapped (Unix sockets only).
+    shm: Mutex<HashMap<u64, Arc<memmap2::MmapRaw>>>,
 }
 
-type Writer = Arc<tokio::sync::Mutex<WriteHalf<AsyncStream>>>;
+type Writer = Arc<tokio::sync::Mutex<WriteSide>>;
 
 impl Conn {
     fn session(&self, id: u64) -> Result<Session, Error> {
@@ -183,8 +188,65 @@ impl Conn {
         Ok(())
     }
 
+    /// Map a client's shared-memory region. The memfd must be sealed against
+    /// shrinking, so the client cannot make our mapping fault later.
+    fn map_region(&self, region: u64, size: u64, fd: Option<OwnedFd>) -> Result<(), Error> {
+        let fd = fd.ok_or_else(|| {
+            Error::inval("SHM_MAP must carry the region's file descriptor (SCM_RIGHTS)")
+        })?;
+        let seals = nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_GET_SEALS).map_err(|e| {
+            Error::inval(format!(
+                "shared region {region}: not a sealable memfd ({e})"
+            ))
+        })?;
+        let seals = nix::fcntl::SealFlag::from_bits_retain(seals);
+        if !seals.contains(nix::fcntl::SealFlag::F_SEAL_SHRINK) {
+            return Err(Error::perm(format!(
+                "shared region {region} must be sealed against shrinking (F_SEAL_SHRINK)"
+            )));
+        }
+        let file = std::fs::File::from(fd);
+        let actual = file
+            .metadata()
+            .map_err(|e| Error::from_io(&e, "shared region"))?
+            .len();
+        if size == 0 || size > actual {
+            return Err(Error::inval(format!(
+                "shared region {region}: size {size} but the file holds {actual} bytes"
+            )));
+        }
+        let limit = self.shared.config.max_resource_bytes;
+        let held = self.resource_bytes.load(Ordering::SeqCst);
+        if held.saturating_add(size) > limit {
+            return Err(Error::nomem(format!(
+                "mapping {size} bytes would exceed this connection's limit of {limit} bytes ({held} held)"
+            )));
+        }
+        let len = usize::try_from(size).map_err(|_| Error::inval("region too large"))?;
+        let map = memmap2::MmapOptions::new()
+            .len(len)
+            .map_raw(&file)
+            .map_err(|e| Error::from_io(&e, "mapping a shared region"))?;
+        if let Some(old) = lock(&self.shm).insert(region, Arc::new(map)) {
+            self.resource_bytes
+                .fetch_sub(old.len() as u64, Ordering::SeqCst);
+        }
+        self.resource_bytes.fetch_add(size, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn unmap_region(&self, region: u64) -> Result<(), Error> {
+        let m = lock(&self.shm)
+            .remove(&region)
+            .ok_or_else(|| Error::noent(format!("no shared region {region} on this connection")))?;
+        self.resource_bytes
+            .fetch_sub(m.len() as u64, Ordering::SeqCst);
+        Ok(())
+    }
+
     /// Release everything this connection holds.
     fn release_all(&self) {
+        lock(&self.shm).clear();
         let sessions: Vec<(u64, Session)> = lock(&self.sessions).drain().collect();
         for (id, s) in sessions {
             lock(&self.shared.owners.sessions).remove(&id);
@@ -267,6 +329,8 @@ async fn reply(
 enum OutStore {
     Fixed(Vec<u64>, usize),
     Grow(Vec<u8>),
+    /// Written in place in shared memory: the reply carries only the length.
+    Shm([u8; 8]),
 }
 
 impl OutStore {
@@ -274,7 +338,37 @@ impl OutStore {
         match self {
             OutStore::Fixed(v, cap) => &bytemuck::cast_slice(v)[..len.min(*cap)],
             OutStore::Grow(v) => &v[..len.min(v.len())],
+            OutStore::Shm(b) => &b[..],
         }
+    }
+}
+
+/// A bounds-checked view of `len` bytes at `offset` of a mapped region.
+struct ShmSpan {
+    map: Arc<memmap2::MmapRaw>,
+    offset: usize,
+    len: usize,
+}
+
+impl Conn {
+    fn span(&self, data: &[u8]) -> Result<ShmSpan, Error> {
+        let (region, offset, len) = vaccel_proto::decode_shm_ref(data)?;
+        let map = lock(&self.shm).get(&region).cloned().ok_or_else(|| {
+            Error::inval(format!(
+                "shared region {region} is not mapped on this connection"
+            ))
+        })?;
+        let (offset, len) = (usize::try_from(offset), usize::try_from(len));
+        let (Ok(offset), Ok(len)) = (offset, len) else {
+            return Err(Error::inval("shared-memory reference overflows"));
+        };
+        if offset.checked_add(len).is_none_or(|end| end > map.len()) {
+            return Err(Error::inval(format!(
+                "shared-memory reference {offset}+{len} is outside region {region} ({} bytes)",
+                map.len()
+            )));
+        }
+        Ok(ShmSpan { map, offset, len })
     }
 }
 
@@ -296,14 +390,67 @@ fn run_op(conn: &Conn, payload: &[u8]) -> Result<(Vec<OutStore>, Vec<usize>), Er
     };
     let sess = conn.session(session)?;
     let op = OpType::from_u32(op).ok_or_else(|| Error::inval(format!("unknown op id {op}")))?;
+    // Shared-memory spans, resolved and checked first: an output may not
+    // overlap any other argument (that would alias a mutable buffer).
+    let read_spans: Vec<Option<ShmSpan>> = read
+        .iter()
+        .map(|a| {
+            if a.flags & ARG_FLAG_SHM != 0 {
+                conn.span(a.data).map(Some)
+            } else {
+                Ok(None)
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    let write_spans: Vec<Option<ShmSpan>> = write
+        .iter()
+        .map(|w| {
+            if w.flags & ARG_FLAG_SHM != 0 {
+                conn.span(w.data).map(Some)
+            } else {
+                Ok(None)
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    let all: Vec<(&ShmSpan, bool)> = read_spans
+        .iter()
+        .flatten()
+        .map(|s| (s, false))
+        .chain(write_spans.iter().flatten().map(|s| (s, true)))
+        .collect();
+    for (i, (a, aw)) in all.iter().enumerate() {
+        for (b, bw) in &all[i + 1..] {
+            let same = Arc::ptr_eq(&a.map, &b.map);
+            let overlap = same && a.offset < b.offset + b.len && b.offset < a.offset + a.len;
+            if overlap && (*aw || *bw) && a.len > 0 && b.len > 0 {
+                return Err(Error::inval(
+                    "a shared-memory output overlaps another argument",
+                ));
+            }
+        }
+    }
     let args = read
         .iter()
-        .map(|a| Ok(Arg::new(arg_type(a.ty)?, a.data)))
+        .zip(&read_spans)
+        .map(|(a, span)| {
+            let ty = arg_type(a.ty)?;
+            Ok(match span {
+                // SAFETY: the span was bounds-checked against the mapping,
+                // which `read_spans` keeps alive for the whole call; the
+                // bytes are only read. The client may write them meanwhile
+                // (shared memory, like a DMA buffer): readers treat them as
+                // untrusted input and re-validate everything they use.
+                Some(s) => unsafe {
+                    Arg::from_raw_parts(ty as u32, s.map.as_ptr().add(s.offset), s.len)
+                },
+                None => Arg::new(ty, a.data),
+            })
+        })
         .collect::<Result<Vec<_>, Error>>()?;
     let max = conn.shared.config.max_frame as u64;
     let total: u64 = write
         .iter()
-        .filter(|w| !w.growable)
+        .filter(|w| !w.growable && w.flags & ARG_FLAG_SHM == 0)
         .map(|w| w.capacity)
         .sum();
     if total > max {
@@ -311,25 +458,58 @@ fn run_op(conn: &Conn, payload: &[u8]) -> Result<(Vec<OutStore>, Vec<usize>), Er
             "write arguments ask for {total} bytes, more than the agent's frame limit of {max}"
         )));
     }
-    let mut stores: Vec<OutStore> = write.iter().map(new_store).collect::<Result<_, _>>()?;
+    let mut stores: Vec<OutStore> = write
+        .iter()
+        .map(|w| {
+            if w.flags & ARG_FLAG_SHM != 0 {
+                Ok(OutStore::Shm([0; 8]))
+            } else {
+                new_store(w)
+            }
+        })
+        .collect::<Result<_, _>>()?;
     let mut outs = Vec::with_capacity(write.len());
-    for (s, w) in stores.iter_mut().zip(&write) {
+    for ((s, w), span) in stores.iter_mut().zip(&write).zip(&write_spans) {
         let ty = arg_type(w.ty)?;
-        outs.push(match s {
-            OutStore::Fixed(v, cap) => {
-                let b = &mut bytemuck::cast_slice_mut::<u64, u8>(v)[..*cap];
-                if w.flags & vaccel_core::arg::ARG_FLAG_INOUT != 0 {
+        let inout = w.flags & vaccel_core::arg::ARG_FLAG_INOUT != 0;
+        outs.push(match (s, span) {
+            (_, Some(sp)) => {
+                // SAFETY: bounds-checked span of a mapping kept alive by
+                // `write_spans` for the call, and checked above not to
+                // overlap any other argument, so this is the only reference
+                // into these bytes on this side.
+                let b = unsafe {
+                    std::slice::from_raw_parts_mut(sp.map.as_mut_ptr().add(sp.offset), sp.len)
+                };
+                if inout {
                     ArgOut::inout(ty, b)
                 } else {
                     ArgOut::fixed(ty, b)
                 }
             }
-            OutStore::Grow(v) => ArgOut::growable(ty, v),
+            (OutStore::Fixed(v, cap), None) => {
+                let b = &mut bytemuck::cast_slice_mut::<u64, u8>(v)[..*cap];
+                if inout {
+                    ArgOut::inout(ty, b)
+                } else {
+                    ArgOut::fixed(ty, b)
+                }
+            }
+            (OutStore::Grow(v), None) => ArgOut::growable(ty, v),
+            (OutStore::Shm(_), None) => {
+                return Err(Error::inval("shared-memory output without a span"));
+            }
         });
     }
     sess.genop(op, &args, &mut outs)?;
-    let lens = outs.iter().map(ArgOut::len).collect();
+    let lens: Vec<usize> = outs.iter().map(ArgOut::len).collect();
     drop(outs);
+    drop(args);
+    for (s, l) in stores.iter_mut().zip(&lens) {
+        if let OutStore::Shm(b) = s {
+            *b = (*l as u64).to_le_bytes();
+        }
+    }
     Ok((stores, lens))
 }
 
@@ -352,10 +532,17 @@ fn new_store(w: &OutWire<'_>) -> Result<OutStore, Error> {
 }
 
 /// Read one frame's payload into an 8-aligned buffer.
-async fn read_payload(rd: &mut ReadHalf<AsyncStream>, len: usize) -> std::io::Result<Vec<u64>> {
+async fn read_payload(
+    rd: &mut ReadSide,
+    len: usize,
+    fds: &mut Vec<OwnedFd>,
+) -> std::io::Result<Vec<u64>> {
     let mut words = vec![0u64; len.div_ceil(8)];
-    rd.read_exact(&mut bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..len])
-        .await?;
+    rd.read_exact_fds(
+        &mut bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..len],
+        fds,
+    )
+    .await?;
     Ok(words)
 }
 
@@ -383,8 +570,13 @@ pub(crate) async fn serve(
     tcp: bool,
     mut stop: watch::Receiver<bool>,
 ) {
-    let (mut rd, wr) = tokio::io::split(stream);
+    let (mut rd, wr) = stream.into_sides();
     let wr: Writer = Arc::new(tokio::sync::Mutex::new(wr));
+    let supported = if rd.passes_fds() {
+        vaccel_proto::FEATURE_SHM
+    } else {
+        0
+    };
     if shared.stats.connections.fetch_add(1, Ordering::SeqCst) >= shared.config.max_connections {
         shared.stats.connections.fetch_sub(1, Ordering::SeqCst);
         let msg = format!(
@@ -401,6 +593,7 @@ pub(crate) async fn serve(
         sessions: Mutex::new(HashMap::new()),
         resources: Mutex::new(HashMap::new()),
         resource_bytes: AtomicU64::new(0),
+        shm: Mutex::new(HashMap::new()),
     });
     let guard = ConnGuard(conn.clone());
     tracing::debug!(conn = conn.id, %peer, "connected");
@@ -410,8 +603,9 @@ pub(crate) async fn serve(
     loop {
         while inflight.try_join_next().is_some() {}
         let mut hb = [0u8; HEADER_LEN];
+        let mut fds: Vec<OwnedFd> = Vec::new();
         tokio::select! {
-            r = rd.read_exact(&mut hb) => {
+            r = rd.read_exact_fds(&mut hb, &mut fds) => {
                 if let Err(e) = r {
                     if e.kind() != std::io::ErrorKind::UnexpectedEof {
                         tracing::debug!(conn = conn.id, error = %e, "read failed");
@@ -433,7 +627,7 @@ pub(crate) async fn serve(
             }
         };
         let len = h.len as usize;
-        let words = match read_payload(&mut rd, len).await {
+        let words = match read_payload(&mut rd, len, &mut fds).await {
             Ok(w) => w,
             Err(_) => break,
         };
@@ -545,8 +739,7 @@ pub(crate) async fn serve(
             hello = true;
             let ok = Response::HelloOk {
                 version: version.min(vaccel_proto::VERSION),
-                // No optional features (shared memory) are offered yet.
-                features: features & SUPPORTED_FEATURES,
+                features: features & supported,
                 max_frame,
                 server: concat!("vaccel-agent ", env!("CARGO_PKG_VERSION")),
             };
@@ -613,6 +806,13 @@ pub(crate) async fn serve(
                 Err(e) => Err(e),
             },
             Request::Op { .. } => Err(Error::inval("op requests are handled above")),
+            Request::ShmMap { region, size } if supported != 0 => conn
+                .map_region(*region, *size, fds.pop())
+                .map(|()| Response::Done),
+            Request::ShmMap { .. } => Err(Error::notsup(
+                "shared memory needs a Unix socket connection",
+            )),
+            Request::ShmUnmap { region } => conn.unmap_region(*region).map(|()| Response::Done),
         };
         if reply(&shared, &wr, h.id, r).await.is_err() {
             break;
@@ -624,9 +824,6 @@ pub(crate) async fn serve(
     tracing::debug!(conn = conn.id, %peer, "disconnected");
     drop(guard);
 }
-
-/// Feature bits this agent accepts (none yet: shared-memory arguments are future work).
-const SUPPORTED_FEATURES: u32 = 0;
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {

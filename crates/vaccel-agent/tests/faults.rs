@@ -564,3 +564,148 @@ fn metrics_count_ops_by_status_and_live_objects() {
     );
     assert!(body.contains("vaccel_agent_received_bytes_total"), "{body}");
 }
+
+impl Client {
+    fn send_with_fd(
+        &mut self,
+        req: &Request<'_>,
+        fd: std::os::fd::BorrowedFd<'_>,
+    ) -> (Header, Vec<u8>) {
+        let id = self.next;
+        self.next += 1;
+        let frame = req.encode(id).unwrap();
+        let mut s = vaccel_transport::Stream::Unix(self.s.try_clone().unwrap());
+        s.write_all_vectored_with_fd(&mut frame.io_slices(), fd)
+            .unwrap();
+        let (h, p) = self.recv().expect("a reply");
+        assert_eq!(h.id, id);
+        (h, p)
+    }
+}
+
+#[test]
+fn shared_memory_mapping_is_checked() {
+    use std::os::fd::AsFd;
+    use vaccel_core::shm::{SharedVec, lookup};
+    use vaccel_proto::{ARG_FLAG_SHM, OutWire, encode_shm_ref};
+    let agent = TestAgent::start(|_| {});
+    let mut c = agent.client();
+    let (h, p) = c.call(&Request::Hello {
+        version: 1,
+        features: vaccel_proto::FEATURE_SHM,
+        token: b"",
+    });
+    let Response::HelloOk { features, .. } = Response::decode(h.kind, &p).unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        features & vaccel_proto::FEATURE_SHM,
+        vaccel_proto::FEATURE_SHM,
+        "offered on Unix sockets"
+    );
+
+    // Without a descriptor.
+    let (h, p) = c.call(&Request::ShmMap {
+        region: 1,
+        size: 4096,
+    });
+    assert!(
+        error_of(&h, &p)
+            .1
+            .contains("must carry the region's file descriptor")
+    );
+    // An ordinary file cannot be sealed: refused.
+    let f = tempfile::tempfile().unwrap();
+    f.set_len(4096).unwrap();
+    let (h, p) = c.send_with_fd(
+        &Request::ShmMap {
+            region: 1,
+            size: 4096,
+        },
+        f.as_fd(),
+    );
+    let (code, msg) = error_of(&h, &p);
+    assert_eq!(code, Code::Inval);
+    assert!(msg.contains("not a sealable memfd"), "{msg}");
+
+    let buf = SharedVec::<u8>::zeroed(8192).unwrap();
+    let r = lookup(&buf).unwrap();
+    // Claiming more than the file holds.
+    let (h, p) = c.send_with_fd(
+        &Request::ShmMap {
+            region: r.region,
+            size: 1 << 30,
+        },
+        r.fd,
+    );
+    assert!(error_of(&h, &p).1.contains("but the file holds"));
+    let (h, _) = c.send_with_fd(
+        &Request::ShmMap {
+            region: r.region,
+            size: r.region_len,
+        },
+        r.fd,
+    );
+    assert_eq!(h.kind, kind::DONE);
+
+    let s = c.session(0);
+    // A reference outside the region.
+    let out_of_bounds = encode_shm_ref(r.region, 8000, 1000);
+    let (h, p) = c.call(&Request::Op {
+        session: s,
+        op: OpType::ImageBlurFaces.id(),
+        read: vec![ArgWire {
+            ty: 28,
+            flags: ARG_FLAG_SHM,
+            data: &out_of_bounds,
+        }],
+        write: vec![OutWire {
+            ty: 28,
+            flags: 0,
+            capacity: 0,
+            growable: true,
+            data: &[],
+        }],
+    });
+    assert!(error_of(&h, &p).1.contains("outside region"));
+    // An output overlapping an input.
+    let input = encode_shm_ref(r.region, 0, 4096);
+    let output = encode_shm_ref(r.region, 2048, 4096);
+    let (h, p) = c.call(&Request::Op {
+        session: s,
+        op: OpType::ImageBlurFaces.id(),
+        read: vec![ArgWire {
+            ty: 28,
+            flags: ARG_FLAG_SHM,
+            data: &input,
+        }],
+        write: vec![OutWire {
+            ty: 28,
+            flags: ARG_FLAG_SHM,
+            capacity: 4096,
+            growable: false,
+            data: &output,
+        }],
+    });
+    let (code, msg) = error_of(&h, &p);
+    assert_eq!(code, Code::Inval);
+    assert!(msg.contains("overlaps another argument"), "{msg}");
+    // A region that is not mapped.
+    let ghost = encode_shm_ref(999, 0, 8);
+    let (h, p) = c.call(&Request::Op {
+        session: s,
+        op: OpType::ImageBlurFaces.id(),
+        read: vec![ArgWire {
+            ty: 28,
+            flags: ARG_FLAG_SHM,
+            data: &ghost,
+        }],
+        write: vec![],
+    });
+    assert!(error_of(&h, &p).1.contains("not mapped"));
+    let (h, _) = c.call(&Request::ShmUnmap { region: r.region });
+    assert_eq!(h.kind, kind::DONE);
+    let (h, p) = c.call(&Request::ShmUnmap { region: r.region });
+    assert_eq!(error_of(&h, &p).0, Code::NoEnt);
+    c.ping_works();
+}

@@ -34,6 +34,7 @@ pub mod profiling;
 pub mod resource;
 pub mod runtime;
 mod session;
+pub mod shm;
 pub mod tensor;
 
 pub use arg::{Arg, ArgExt, ArgOut, ArgType};

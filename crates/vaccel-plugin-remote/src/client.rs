@@ -62,6 +62,10 @@ struct Shared {
 pub struct Connection {
     pub generation: u64,
     pub max_frame: u32,
+    /// Whether shared-memory arguments were negotiated (Unix sockets).
+    pub shm: bool,
+    /// Shared regions already mapped by the agent on this connection.
+    pub mapped: Mutex<HashSet<u64>>,
     writer: Mutex<Stream>,
     reader: Mutex<(Stream, ReadState)>,
     state: Mutex<Shared>,
@@ -100,9 +104,16 @@ impl Connection {
         let r = s
             .try_clone()
             .map_err(|e| Error::from_io(&e, "cloning the agent connection"))?;
-        let c = Arc::new(Connection {
+        let offer = if s.is_unix() {
+            vaccel_proto::FEATURE_SHM
+        } else {
+            0
+        };
+        let mut c = Arc::new(Connection {
             generation,
             max_frame: vaccel_proto::DEFAULT_MAX_FRAME,
+            shm: false,
+            mapped: Mutex::new(HashSet::new()),
             writer: Mutex::new(s),
             reader: Mutex::new((r, ReadState::default())),
             state: Mutex::new(Shared {
@@ -118,19 +129,27 @@ impl Connection {
         });
         let hello = Request::Hello {
             version: vaccel_proto::VERSION,
-            features: 0,
+            features: offer,
             token,
         };
         let reply = c.call(&hello, timeout)?;
-        match reply.response()? {
-            Response::HelloOk { server, .. } => {
-                tracing::debug!(%addr, server, "connected to agent");
+        let shm = match reply.response()? {
+            Response::HelloOk {
+                server, features, ..
+            } => {
+                tracing::debug!(%addr, server, features, "connected to agent");
+                features & vaccel_proto::FEATURE_SHM != 0
             }
             other => {
                 return Err(Error::backend(format!(
                     "agent answered HELLO with {other:?}"
                 )));
             }
+        };
+        drop(reply);
+        // Nobody else holds the connection yet.
+        if let Some(c) = Arc::get_mut(&mut c) {
+            c.shm = shm;
         }
         Ok(c)
     }
@@ -150,6 +169,16 @@ impl Connection {
 
     /// Send a request and wait for its reply.
     pub fn call(&self, req: &Request<'_>, timeout: Duration) -> Result<Reply, Error> {
+        self.call_with_fd(req, None, timeout)
+    }
+
+    /// Send a request, passing `fd` with it, and wait for its reply.
+    pub fn call_with_fd(
+        &self,
+        req: &Request<'_>,
+        fd: Option<std::os::fd::BorrowedFd<'_>>,
+        timeout: Duration,
+    ) -> Result<Reply, Error> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let frame = req.encode(id).map_err(Error::from)?;
         {
@@ -162,7 +191,10 @@ impl Connection {
         let wrote = {
             let mut w = lock(&self.writer);
             let mut slices = frame.io_slices();
-            w.write_all_vectored(&mut slices)
+            match fd {
+                Some(fd) => w.write_all_vectored_with_fd(&mut slices, fd),
+                None => w.write_all_vectored(&mut slices),
+            }
         };
         drop(frame);
         if let Err(e) = wrote {

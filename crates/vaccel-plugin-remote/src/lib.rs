@@ -28,8 +28,12 @@ use vaccel_core::{
     Arg, ArgOut, Code, Error, OpCtx, OpSet, OpType, Plugin, PluginInfo, PluginType, Resource,
     Result, SessionId,
 };
-use vaccel_proto::{ArgWire, FileWire, OutWire, Request, Response};
+use vaccel_proto::{ARG_FLAG_SHM, ArgWire, FileWire, OutWire, Request, Response};
 use vaccel_transport::Address;
+
+/// Arguments smaller than this are copied even when they live in shared
+/// memory: a reference costs about as much.
+const SHM_MIN_BYTES: usize = 4096;
 
 /// Default agent address (as upstream vAccel).
 pub const DEFAULT_ADDRESS: &str = "tcp://127.0.0.1:65500";
@@ -378,35 +382,70 @@ impl Plugin for RemotePlugin {
             };
             remote_id = rid.to_ne_bytes();
         }
+        // Arguments in shared memory travel as references (Unix sockets).
+        let read_shm: Vec<Option<[u8; 24]>> = read
+            .iter()
+            .map(|a| self.shm_ref(&conn, a.bytes()))
+            .collect::<Result<_>>()?;
+        let write_shm: Vec<Option<[u8; 24]>> = write
+            .iter()
+            .map(|o| {
+                if o.is_growable() {
+                    Ok(None)
+                } else {
+                    self.shm_ref(&conn, o.buffer())
+                }
+            })
+            .collect::<Result<_>>()?;
         let reads: Vec<ArgWire<'_>> = read
             .iter()
             .enumerate()
-            .map(|(i, a)| ArgWire {
-                ty: a.type_id(),
-                flags: 0,
-                data: if Some(i) == res_arg {
-                    &remote_id[..]
-                } else {
-                    a.bytes()
+            .map(|(i, a)| match &read_shm[i] {
+                Some(r) => ArgWire {
+                    ty: a.type_id(),
+                    flags: ARG_FLAG_SHM,
+                    data: &r[..],
+                },
+                None => ArgWire {
+                    ty: a.type_id(),
+                    flags: 0,
+                    data: if Some(i) == res_arg {
+                        &remote_id[..]
+                    } else {
+                        a.bytes()
+                    },
                 },
             })
             .collect();
         let writes: Vec<OutWire<'_>> = write
             .iter()
-            .map(|o| OutWire {
-                ty: o.type_id(),
-                flags: if o.is_inout() {
+            .zip(&write_shm)
+            .map(|(o, shm)| {
+                let inout = if o.is_inout() {
                     vaccel_core::arg::ARG_FLAG_INOUT
                 } else {
                     0
-                },
-                capacity: if o.is_growable() {
-                    0
-                } else {
-                    o.capacity() as u64
-                },
-                growable: o.is_growable(),
-                data: if o.is_inout() { o.buffer() } else { &[] },
+                };
+                match shm {
+                    Some(r) => OutWire {
+                        ty: o.type_id(),
+                        flags: inout | ARG_FLAG_SHM,
+                        capacity: o.capacity() as u64,
+                        growable: false,
+                        data: &r[..],
+                    },
+                    None => OutWire {
+                        ty: o.type_id(),
+                        flags: inout,
+                        capacity: if o.is_growable() {
+                            0
+                        } else {
+                            o.capacity() as u64
+                        },
+                        growable: o.is_growable(),
+                        data: if o.is_inout() { o.buffer() } else { &[] },
+                    },
+                }
             })
             .collect();
         let req = Request::Op {
@@ -428,14 +467,67 @@ impl Plugin for RemotePlugin {
                 write.len()
             )));
         }
-        for (o, data) in write.iter_mut().zip(outputs) {
-            o.write(data)?;
+        for ((o, data), shm) in write.iter_mut().zip(outputs).zip(&write_shm) {
+            if shm.is_some() {
+                // Written in place; the reply is the length.
+                let len: [u8; 8] = data.try_into().map_err(|_| {
+                    Error::backend("agent returned a malformed shared-memory output length")
+                })?;
+                o.set_len(u64::from_le_bytes(len) as usize)?;
+            } else {
+                o.write(data)?;
+            }
         }
         Ok(())
     }
 }
 
 impl RemotePlugin {
+    /// A shared-memory reference for `bytes` if they live in a
+    /// [`vaccel_core::shm::SharedVec`] and this connection negotiated shared
+    /// memory; maps the region on the agent first if needed.
+    fn shm_ref(&self, conn: &Connection, bytes: &[u8]) -> Result<Option<[u8; 24]>> {
+        if !conn.shm || bytes.len() < SHM_MIN_BYTES {
+            return Ok(None);
+        }
+        let Some(r) = vaccel_core::shm::lookup(bytes) else {
+            return Ok(None);
+        };
+        let mapped = lock(&conn.mapped).contains(&r.region);
+        if !mapped {
+            self.unmap_dead_regions(conn);
+            let req = Request::ShmMap {
+                region: r.region,
+                size: r.region_len,
+            };
+            let reply = conn.call_with_fd(&req, Some(r.fd), self.settings.timeout)?;
+            expect_done(reply.response()?, "SHM_MAP")?;
+            lock(&conn.mapped).insert(r.region);
+        }
+        Ok(Some(vaccel_proto::encode_shm_ref(
+            r.region, r.offset, r.len,
+        )))
+    }
+
+    /// Tell the agent to drop mappings of regions this process freed.
+    fn unmap_dead_regions(&self, conn: &Connection) {
+        let live = vaccel_core::shm::live_regions();
+        let dead: Vec<u64> = lock(&conn.mapped)
+            .iter()
+            .copied()
+            .filter(|r| !live.contains(r))
+            .collect();
+        for region in dead {
+            lock(&conn.mapped).remove(&region);
+            if let Err(e) = self
+                .call(conn, &Request::ShmUnmap { region })
+                .and_then(|r| r.response().map(|_| ()))
+            {
+                tracing::debug!(region, error = %e, "unmapping a freed shared region");
+            }
+        }
+    }
+
     /// Release agent-side resources no local session uses any more.
     fn release_unused(&self, conn: &Connection) {
         let unused: Vec<(u64, u64)> = lock(&self.resources)

@@ -344,3 +344,67 @@ fn sixty_four_clients_mixed_ops_no_lost_or_mismatched_replies() {
         "no live connections, sessions or resources"
     );
 }
+
+/// SGEMM on matrices in shared memory over a Unix socket: same result as
+/// local, and the matrices never cross the socket (bytes received by the
+/// agent stay far below their size). Over TCP the same buffers are copied.
+#[test]
+fn shared_memory_arguments_cross_without_copies() {
+    use std::sync::atomic::Ordering;
+    use vaccel_core::shm::SharedVec;
+    let dir = tempfile::tempdir().unwrap();
+    let agent = TestAgent::start(AgentConfig {
+        listen: vec![
+            Address::Unix(dir.path().join("agent.sock")),
+            "tcp://127.0.0.1:0".parse().unwrap(),
+        ],
+        insecure: true,
+        ..AgentConfig::default()
+    });
+    let n = 128usize;
+    let a = SharedVec::<f32>::from_slice(&(0..n * n).map(|i| (i % 7) as f32).collect::<Vec<_>>())
+        .unwrap();
+    let b = SharedVec::<f32>::from_slice(&(0..n * n).map(|i| (i % 5) as f32).collect::<Vec<_>>())
+        .unwrap();
+    let mut c = SharedVec::<f32>::from_slice(&vec![1.0; n * n]).unwrap();
+    let mut want = vec![1.0f32; n * n];
+    let rt = Runtime::builder()
+        .with_plugin(Arc::new(NoopPlugin))
+        .build()
+        .unwrap();
+    rt.session(PluginType::empty())
+        .unwrap()
+        .sgemm(n, n, n, 1.0, &a, n, &b, n, 0.5, &mut want, n)
+        .unwrap();
+
+    let (_rt, s) = remote_session(&agent.addresses[0], None);
+    s.noop().unwrap();
+    let before = agent.stats.bytes_in.load(Ordering::SeqCst);
+    s.sgemm(n, n, n, 1.0, &a, n, &b, n, 0.5, &mut c, n).unwrap();
+    assert_eq!(&c[..], &want[..]);
+    // Mapping the three regions plus the op itself: a few hundred bytes, not 3 × 64 KiB.
+    let moved = agent.stats.bytes_in.load(Ordering::SeqCst) - before;
+    assert!(moved < 4096, "{moved} bytes crossed the socket");
+    // Second call: regions already mapped.
+    let before = agent.stats.bytes_in.load(Ordering::SeqCst);
+    s.sgemm(n, n, n, 1.0, &a, n, &b, n, 0.0, &mut c, n).unwrap();
+    assert!(agent.stats.bytes_in.load(Ordering::SeqCst) - before < 1024);
+    assert!(
+        c.iter().all(|v| *v == 0.0),
+        "noop sgemm with beta 0 zeroes C in place"
+    );
+
+    // Over TCP the same shared buffers are simply copied.
+    let (_rt2, t) = remote_session(&agent.addresses[1], None);
+    let mut c2 = SharedVec::<f32>::from_slice(&vec![1.0; n * n]).unwrap();
+    let before = agent.stats.bytes_in.load(Ordering::SeqCst);
+    t.sgemm(n, n, n, 1.0, &a, n, &b, n, 0.5, &mut c2, n)
+        .unwrap();
+    assert_eq!(&c2[..], &want[..]);
+    assert!(agent.stats.bytes_in.load(Ordering::SeqCst) - before > (3 * n * n * 4) as u64);
+
+    // Freed regions are unmapped on the agent when new ones are mapped.
+    drop(a);
+    let d = SharedVec::<f32>::from_slice(&vec![2.0; n * n]).unwrap();
+    s.sgemm(n, n, n, 1.0, &d, n, &b, n, 0.0, &mut c, n).unwrap();
+}

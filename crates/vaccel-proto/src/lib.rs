@@ -33,6 +33,28 @@ pub const DEFAULT_MAX_FRAME: u32 = 256 << 20;
 pub const BORROW_THRESHOLD: usize = 1024;
 /// Feature bit: the peer can use shared-memory arguments (Unix sockets).
 pub const FEATURE_SHM: u32 = 0x1;
+/// Argument flag: `data` is a 24-byte shared-memory reference
+/// (`u64 region, u64 offset, u64 len`), not the bytes themselves.
+pub const ARG_FLAG_SHM: u32 = 0x2;
+
+/// Encode a shared-memory reference for an argument's `data`.
+pub fn encode_shm_ref(region: u64, offset: u64, len: u64) -> [u8; 24] {
+    let mut b = [0u8; 24];
+    b[0..8].copy_from_slice(&region.to_le_bytes());
+    b[8..16].copy_from_slice(&offset.to_le_bytes());
+    b[16..24].copy_from_slice(&len.to_le_bytes());
+    b
+}
+
+/// Decode a shared-memory reference: (region, offset, len).
+pub fn decode_shm_ref(b: &[u8]) -> Result<(u64, u64, u64)> {
+    let b: &[u8; 24] = b.try_into().map_err(|_| ProtoError::Malformed {
+        what: "shared-memory reference",
+        why: format!("{} bytes, expected 24", b.len()),
+    })?;
+    let u = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+    Ok((u(0), u(8), u(16)))
+}
 
 /// Message kinds. Responses have the high bit set.
 pub mod kind {
@@ -58,6 +80,10 @@ pub mod kind {
     pub const OP: u16 = 0x0030;
     /// Fetch a session's profiling regions.
     pub const PROFILE_GET: u16 = 0x0040;
+    /// Map a shared-memory region; the frame carries its fd (`SCM_RIGHTS`).
+    pub const SHM_MAP: u16 = 0x0050;
+    /// Unmap a shared-memory region.
+    pub const SHM_UNMAP: u16 = 0x0051;
 
     /// Response bit.
     pub const RESPONSE: u16 = 0x8000;

@@ -137,6 +137,18 @@ pub enum Request<'a> {
         /// Session id.
         session: u64,
     },
+    /// Map a shared-memory region (its fd travels with the frame).
+    ShmMap {
+        /// Client-chosen region id.
+        region: u64,
+        /// Region size in bytes.
+        size: u64,
+    },
+    /// Unmap a shared-memory region.
+    ShmUnmap {
+        /// Region id.
+        region: u64,
+    },
 }
 
 /// Agent → client.
@@ -211,6 +223,8 @@ impl<'a> Request<'a> {
             Request::ResourceSync { .. } => kind::RESOURCE_SYNC,
             Request::Op { .. } => kind::OP,
             Request::ProfileGet { .. } => kind::PROFILE_GET,
+            Request::ShmMap { .. } => kind::SHM_MAP,
+            Request::ShmUnmap { .. } => kind::SHM_UNMAP,
         }
     }
 
@@ -234,6 +248,11 @@ impl<'a> Request<'a> {
             }
             Request::ResourceRelease { resource } | Request::ResourceSync { resource } => {
                 f.u64(*resource)
+            }
+            Request::ShmUnmap { region } => f.u64(*region),
+            Request::ShmMap { region, size } => {
+                f.u64(*region);
+                f.u64(*size);
             }
             Request::ResourceRegister { resource, session }
             | Request::ResourceUnregister { resource, session } => {
@@ -300,6 +319,11 @@ impl<'a> Request<'a> {
             kind::PROFILE_GET => Request::ProfileGet { session: d.u64()? },
             kind::RESOURCE_RELEASE => Request::ResourceRelease { resource: d.u64()? },
             kind::RESOURCE_SYNC => Request::ResourceSync { resource: d.u64()? },
+            kind::SHM_MAP => Request::ShmMap {
+                region: d.u64()?,
+                size: d.u64()?,
+            },
+            kind::SHM_UNMAP => Request::ShmUnmap { region: d.u64()? },
             kind::RESOURCE_REGISTER => Request::ResourceRegister {
                 resource: d.u64()?,
                 session: d.u64()?,

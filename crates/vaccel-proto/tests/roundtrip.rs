@@ -72,6 +72,11 @@ fn requests<'a>(big: &'a [u8]) -> Vec<Request<'a>> {
             ],
         },
         Request::ProfileGet { session: 7 },
+        Request::ShmMap {
+            region: 4,
+            size: 1 << 20,
+        },
+        Request::ShmUnmap { region: 4 },
     ]
 }
 
@@ -280,4 +285,14 @@ fn random_bytes_never_panic() {
         let bytes: Vec<u8> = (0..n).map(|i| (x >> (i % 56)) as u8).collect();
         vaccel_proto::fuzz_frame(&bytes);
     }
+}
+
+#[test]
+fn shm_refs_round_trip() {
+    let b = vaccel_proto::encode_shm_ref(3, 4096, 1 << 20);
+    assert_eq!(
+        vaccel_proto::decode_shm_ref(&b).unwrap(),
+        (3, 4096, 1 << 20)
+    );
+    assert!(vaccel_proto::decode_shm_ref(&b[..23]).is_err());
 }

@@ -22,7 +22,7 @@ use std::time::Duration;
 #[cfg(feature = "server")]
 mod server;
 #[cfg(feature = "server")]
-pub use server::{AsyncStream, Listener, ListenerOptions};
+pub use server::{AsyncStream, Listener, ListenerOptions, ReadSide, WriteSide};
 
 /// Why an address could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -198,6 +198,40 @@ impl Stream {
         matches!(self, Stream::Unix(_))
     }
 
+    /// Write every byte of every slice, passing `fd` to the peer with the
+    /// first bytes (`SCM_RIGHTS`). Unix sockets only.
+    pub fn write_all_vectored_with_fd(
+        &mut self,
+        bufs: &mut [IoSlice<'_>],
+        fd: std::os::fd::BorrowedFd<'_>,
+    ) -> io::Result<()> {
+        let Stream::Unix(s) = self else {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "file descriptors travel only over Unix sockets",
+            ));
+        };
+        let raw = [std::os::fd::AsRawFd::as_raw_fd(&fd)];
+        let cmsg = [nix::sys::socket::ControlMessage::ScmRights(&raw)];
+        let sock = std::os::fd::AsRawFd::as_raw_fd(s);
+        let n = loop {
+            match nix::sys::socket::sendmsg::<()>(
+                sock,
+                bufs,
+                &cmsg,
+                nix::sys::socket::MsgFlags::empty(),
+                None,
+            ) {
+                Ok(n) => break n,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(io::Error::from(e)),
+            }
+        };
+        let mut rest = &mut bufs[..];
+        IoSlice::advance_slices(&mut rest, n);
+        self.write_all_vectored(rest)
+    }
+
     /// Write every byte of every slice (`writev`, retried on short writes).
     pub fn write_all_vectored(&mut self, mut bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
         IoSlice::advance_slices(&mut bufs, 0);
@@ -328,6 +362,48 @@ mod tests {
         c.read_exact(&mut b).unwrap();
         assert_eq!(&b, b"hello world");
         t.join().unwrap();
+    }
+
+    #[test]
+    fn file_descriptors_cross_unix_sockets() {
+        use std::os::fd::AsFd;
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let mut a = Stream::Unix(a);
+        let f = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut &f, b"through the fd").unwrap();
+        let mut parts = [IoSlice::new(b"head"), IoSlice::new(b"tail")];
+        a.write_all_vectored_with_fd(&mut parts, f.as_fd()).unwrap();
+        let mut buf = [0u8; 8];
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let msg = nix::sys::socket::recvmsg::<()>(
+            std::os::fd::AsRawFd::as_raw_fd(&b),
+            &mut iov,
+            Some(&mut space),
+            nix::sys::socket::MsgFlags::empty(),
+        )
+        .unwrap();
+        let mut got = None;
+        for c in msg.cmsgs().unwrap() {
+            if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
+                got = fds.first().copied();
+            }
+        }
+        assert_eq!(msg.bytes, 8);
+        let fd = got.expect("an fd arrived");
+        // SAFETY: the kernel just installed this fd for us; we own it now.
+        let mut file = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        let mut s = String::new();
+        std::io::Seek::rewind(&mut file).unwrap();
+        file.read_to_string(&mut s).unwrap();
+        assert_eq!(s, "through the fd");
+        // Over TCP it is refused, clearly.
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut t = Stream::Tcp(std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap());
+        let e = t
+            .write_all_vectored_with_fd(&mut [IoSlice::new(b"x")], f.as_fd())
+            .unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::Unsupported);
     }
 
     #[test]

@@ -182,3 +182,106 @@ impl AsyncWrite for AsyncStream {
         pin_each!(self, s => s.poll_shutdown(cx))
     }
 }
+
+/// The read side of an accepted connection. On Unix sockets it also
+/// collects file descriptors the peer passes (`SCM_RIGHTS`).
+#[derive(Debug)]
+pub enum ReadSide {
+    /// Unix socket: read with `recvmsg`.
+    Unix(tokio::net::unix::OwnedReadHalf),
+    /// Any other stream.
+    Other(tokio::io::ReadHalf<AsyncStream>),
+}
+
+/// The write side of an accepted connection.
+pub type WriteSide = Box<dyn AsyncWrite + Send + Unpin>;
+
+impl AsyncStream {
+    /// Split into read and write sides.
+    pub fn into_sides(self) -> (ReadSide, WriteSide) {
+        match self {
+            AsyncStream::Unix(s) => {
+                let (r, w) = s.into_split();
+                (ReadSide::Unix(r), Box::new(w))
+            }
+            other => {
+                let (r, w) = tokio::io::split(other);
+                (ReadSide::Other(r), Box::new(w))
+            }
+        }
+    }
+}
+
+/// Most descriptors accepted with one read.
+const MAX_FDS: usize = 4;
+
+fn recv_with_fds(
+    sock: std::os::fd::RawFd,
+    buf: &mut [u8],
+    fds: &mut Vec<std::os::fd::OwnedFd>,
+) -> io::Result<usize> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+    let mut iov = [io::IoSliceMut::new(buf)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; MAX_FDS]);
+    let msg = recvmsg::<()>(
+        sock,
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC | MsgFlags::MSG_DONTWAIT,
+    )
+    .map_err(io::Error::from)?;
+    let n = msg.bytes;
+    if let Ok(cmsgs) = msg.cmsgs() {
+        for c in cmsgs {
+            if let ControlMessageOwned::ScmRights(raw) = c {
+                for fd in raw {
+                    // SAFETY: the kernel installed these descriptors in this
+                    // process for this message; nothing else owns them.
+                    fds.push(unsafe {
+                        <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd)
+                    });
+                }
+            }
+        }
+    }
+    Ok(n)
+}
+
+impl ReadSide {
+    /// Whether descriptors can arrive on this connection.
+    pub fn passes_fds(&self) -> bool {
+        matches!(self, ReadSide::Unix(_))
+    }
+
+    /// Fill `buf` completely; descriptors that arrive meanwhile go to `fds`.
+    /// An orderly close before the first byte is `UnexpectedEof`.
+    pub async fn read_exact_fds(
+        &mut self,
+        buf: &mut [u8],
+        fds: &mut Vec<std::os::fd::OwnedFd>,
+    ) -> io::Result<()> {
+        match self {
+            ReadSide::Other(r) => tokio::io::AsyncReadExt::read_exact(r, buf)
+                .await
+                .map(|_| ()),
+            ReadSide::Unix(r) => {
+                let s: &tokio::net::UnixStream = r.as_ref();
+                let raw = std::os::fd::AsRawFd::as_raw_fd(s);
+                let mut got = 0;
+                while got < buf.len() {
+                    s.readable().await?;
+                    match s.try_io(tokio::io::Interest::READABLE, || {
+                        recv_with_fds(raw, &mut buf[got..], fds)
+                    }) {
+                        Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                        Ok(n) => got += n,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
