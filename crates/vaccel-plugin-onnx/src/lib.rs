@@ -24,6 +24,7 @@
 //! produced).
 
 pub mod engine;
+pub mod faces;
 pub mod labels;
 pub mod ort_engine;
 pub mod paths;
@@ -236,6 +237,10 @@ pub struct OnnxPlugin {
     /// Sessions holding each MODEL resource.
     holders: Mutex<HashMap<ResourceId, BTreeSet<SessionId>>>,
     default_labels: Mutex<Option<Arc<Labels>>>,
+    /// Which face model IMAGE_DETECT / IMAGE_BLUR_FACES use (`VACCEL_FACE_MODEL`).
+    face_kind: faces::FaceModelKind,
+    /// The face model, loaded on first use.
+    face_model: Mutex<Option<Arc<dyn Model>>>,
 }
 
 thread_local! {
@@ -335,7 +340,56 @@ impl OnnxPlugin {
             models: Mutex::new(HashMap::new()),
             holders: Mutex::new(HashMap::new()),
             default_labels: Mutex::new(None),
+            face_kind: std::env::var("VACCEL_FACE_MODEL")
+                .ok()
+                .and_then(|v| match faces::FaceModelKind::parse(&v) {
+                    Ok(k) => Some(k),
+                    Err(e) => {
+                        tracing::warn!("{e}; using the full-range model");
+                        None
+                    }
+                })
+                .unwrap_or(faces::FaceModelKind::Full),
+            face_model: Mutex::new(None),
         }
+    }
+
+    /// The face-detection model, loaded on first use.
+    fn face_model(&self) -> Result<Arc<dyn Model>> {
+        let mut g = lock(&self.face_model);
+        if let Some(m) = g.as_ref() {
+            return Ok(m.clone());
+        }
+        let file = self.face_kind.file();
+        let path = paths::find_in(&self.models_dirs, file).ok_or_else(|| {
+            Error::noent(format!(
+                "face model {file} not found in {}: run `python3 scripts/setup_models.py` or set VACCEL_MODELS_DIR",
+                paths::describe(&self.models_dirs)
+            ))
+        })?;
+        let bytes = std::fs::read(&path)
+            .map_err(|e| Error::from_io(&e, format_args!("reading {}", path.display())))?;
+        let model: Arc<dyn Model> = Arc::from(self.engine.load(ModelSource {
+            name: file,
+            bytes: &bytes,
+            path: Some(&path),
+        })?);
+        *g = Some(model.clone());
+        Ok(model)
+    }
+
+    /// Faces in an encoded image, in image pixels, best first.
+    pub fn detect_faces(&self, image: &[u8]) -> Result<Vec<vaccel_core::Detection>> {
+        let img = preprocess::decode_rgb(image, self.settings.max_pixels)?;
+        faces::detect(&*self.face_model()?, self.face_kind, &img)
+    }
+
+    /// The image with every face blurred, as JPEG, and the face count.
+    pub fn blur_faces(&self, image: &[u8], padding: f32, quality: u8) -> Result<(Vec<u8>, u32)> {
+        let mut img = preprocess::decode_rgb(image, self.settings.max_pixels)?;
+        let dets = faces::detect(&*self.face_model()?, self.face_kind, &img)?;
+        let n = faces::blur_faces(&mut img, &dets, padding);
+        Ok((faces::encode_jpeg(&img, quality)?, n))
     }
 
     /// The engine in use (`Tract` or `Ort`, never `Auto`).
@@ -592,6 +646,7 @@ impl Plugin for OnnxPlugin {
                 ),
             ),
         ];
+        details.push(("face_model".to_string(), self.face_kind.file().to_string()));
         if let Some(why) = &self.ort_unavailable {
             details.push(("ort".to_string(), format!("unavailable: {why}")));
         }
@@ -601,6 +656,8 @@ impl Plugin for OnnxPlugin {
             types: PluginType::CPU | PluginType::SOFTWARE,
             ops: [
                 OpType::ImageClassify,
+                OpType::ImageDetect,
+                OpType::ImageBlurFaces,
                 OpType::ModelLoad,
                 OpType::ModelUnload,
                 OpType::ModelRun,
@@ -671,6 +728,16 @@ impl Plugin for OnnxPlugin {
     ) -> Result<()> {
         match op {
             OpType::ImageClassify => self.classify(ctx, read, write),
+            OpType::ImageDetect => {
+                let img = vaccel_core::ops::ImageOp::decode(op, read)?;
+                let dets = self.detect_faces(img.image)?;
+                vaccel_core::ops::ImageOp::write_detections(write, &dets)
+            }
+            OpType::ImageBlurFaces => {
+                let b = vaccel_core::ops::BlurFaces::decode(read)?;
+                let (jpeg, n) = self.blur_faces(b.image, b.padding, b.quality)?;
+                vaccel_core::ops::BlurFaces::write_outputs(write, &jpeg, n)
+            }
             OpType::ModelLoad => {
                 let m = ModelRef::decode(op, read)?;
                 self.model(ctx, m.resource).map(|_| ())
@@ -727,7 +794,8 @@ mod tests {
         let info = p.info();
         assert_eq!(info.name, NAME);
         assert_eq!(info.types, PluginType::CPU | PluginType::SOFTWARE);
-        assert_eq!(info.ops.len(), 4);
+        assert_eq!(info.ops.len(), 6);
+        assert!(info.ops.contains(OpType::ImageBlurFaces));
         assert!(
             info.details
                 .contains(&("engine".to_string(), "tract".to_string()))
