@@ -196,8 +196,8 @@ pub fn decode(
         let total: f32 = group.iter().map(|d| d.score).sum();
         let mut b = [0.0f32; 4];
         for d in &group {
-            for k in 0..4 {
-                b[k] += d.b[k] * d.score / total;
+            for (acc, v) in b.iter_mut().zip(d.b) {
+                *acc += v * d.score / total;
             }
         }
         let (x0, y0) = lb.to_image(b[0], b[1]);
