@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod agent;
+mod bench;
 mod exec;
 mod ops;
 mod plugins;
@@ -64,6 +65,8 @@ pub enum Command {
     Sgemm(ops::SgemmArgs),
     /// AES-CBC encrypt or decrypt a file (PKCS#7 padding).
     Aes(ops::AesArgs),
+    /// Benchmarks: the same op local vs remote, side by side (`bench ops`).
+    Bench(bench::Args),
 }
 
 /// Build the runtime the command line asks for.
@@ -110,6 +113,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
     match &cli.command {
         Command::Plugins(a) => plugins::run(&rt, a, out),
         Command::Agent(a) => agent::run(rt, a, out),
+        Command::Bench(a) => bench::run(&cli, &rt, a, out),
         Command::Noop { count } => {
             let sess = session(&cli, &rt)?;
             let t0 = std::time::Instant::now();
@@ -136,7 +140,10 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
                 Command::Blur(a) => ops::blur(&sess, a, out)?,
                 Command::Sgemm(a) => ops::sgemm(&sess, a, out)?,
                 Command::Aes(a) => ops::aes(&sess, a, out)?,
-                Command::Plugins(_) | Command::Noop { .. } | Command::Agent(_) => {
+                Command::Plugins(_)
+                | Command::Noop { .. }
+                | Command::Agent(_)
+                | Command::Bench(_) => {
                     unreachable!("handled above")
                 }
             }

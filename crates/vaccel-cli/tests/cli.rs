@@ -199,3 +199,82 @@ fn run_in_process() {
     vaccel_cli::run(cli, &mut out).unwrap();
     assert!(String::from_utf8(out).unwrap().contains("noop: 3 call(s)"));
 }
+
+/// `vaccel classify` on the test photos with both engines: a dog breed for
+/// the dog, a cat for the cat; `detect` and `blur` on the portrait.
+#[test]
+fn classify_detect_and_blur_the_test_photos() {
+    let models = vaccel_test_utils::models_dir();
+    let root = vaccel_test_utils::workspace_root();
+    let img = |n: &str| root.join("test-data/images").join(n).display().to_string();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_vaccel"))
+            .args(args)
+            .env_remove("VACCEL_PLUGINS")
+            .env("VACCEL_MODELS_DIR", &models)
+            .output()
+            .unwrap()
+    };
+    let top1 = |out: &str, image: &str| -> u32 {
+        let after = out
+            .split(&format!("{image}:\n"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no result for {image}: {out}"));
+        let line = after.lines().next().unwrap();
+        let idx = line.rsplit('[').next().unwrap().trim_end_matches(']');
+        idx.parse()
+            .unwrap_or_else(|_| panic!("no class index in '{line}'"))
+    };
+    for engine in ["tract", "ort"] {
+        let p = run(&["--engine", engine, "plugins"]);
+        let listed = stdout(&p);
+        if engine == "ort" && !listed.contains("engine: ort") {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: the ort engine is unavailable here:\n{listed}"
+            );
+            continue;
+        }
+        assert!(listed.contains(&format!("engine: {engine}")), "{listed}");
+        let (dog, cat) = (img("dog.jpg"), img("cat.jpg"));
+        let o = run(&["--engine", engine, "classify", &dog, &cat]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let out = stdout(&o);
+        let d = top1(&out, &dog);
+        assert!(
+            (151..=268).contains(&d),
+            "{engine}: dog top-1 class {d} is not a dog breed:\n{out}"
+        );
+        let c = top1(&out, &cat);
+        assert!(
+            [281, 282, 285].contains(&c),
+            "{engine}: cat top-1 class {c}:\n{out}"
+        );
+        assert!(out.contains("ms/op (plugin 'onnx')"), "{out}");
+        let o = run(&["--engine", engine, "classify", "--text", &dog]);
+        assert!(
+            stdout(&o).contains("classification tags: "),
+            "{}",
+            stdout(&o)
+        );
+    }
+    let o = run(&["detect", &img("portrait.jpg")]);
+    assert!(
+        stdout(&o).contains("1 face(s)"),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("blurred.jpg");
+    let o = run(&["blur", &img("portrait.jpg"), "-o", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("blurred 1 face(s)"), "{}", stdout(&o));
+    assert_eq!(&std::fs::read(&out).unwrap()[..2], &[0xff, 0xd8]);
+    // Bad input: one clear line, no panic.
+    let o = run(&["classify", &img("README.md")]);
+    assert_one_line_error(&o, "cannot decode image");
+    let o = run(&["classify", "/nonexistent.jpg"]);
+    assert_one_line_error(&o, "cannot read /nonexistent.jpg");
+}

@@ -6,7 +6,7 @@
 //! | `VACCEL_BACKENDS` | deprecated alias of `VACCEL_PLUGINS` | – |
 //! | `VACCEL_LOG_LEVEL` | 1 error, 2 warn, 3 info, 4 debug | 1 |
 //! | `VACCEL_PROFILING_ENABLED` | `1`/`true`: record per-op profiling regions | off |
-//! | `VACCEL_OP_FALLBACK` | `1`/`true`: an op the session's plugin lacks goes to the next loaded plugin matching the hint | off |
+//! | `VACCEL_OP_FALLBACK` | `1`: an op the session's plugin lacks goes to the next loaded plugin matching the hint; `0`: never | on when `VACCEL_PLUGINS` is unset, else off |
 
 use crate::{Error, Result};
 
@@ -19,8 +19,11 @@ pub struct Config {
     pub log_level: u8,
     /// Per-op profiling.
     pub profiling: bool,
-    /// Per-op fallback to other plugins matching the hint.
-    pub op_fallback: bool,
+    /// Per-op fallback to other plugins matching the hint (`VACCEL_OP_FALLBACK`).
+    /// Unset: on when `plugins` is unset (every built-in is loaded and acts as
+    /// one backend), off when plugins are chosen explicitly (upstream's
+    /// one-plugin-per-session behaviour).
+    pub op_fallback: Option<bool>,
     /// Plugin options set by the embedding program (CLI flags, agent
     /// configuration), e.g. `onnx.engine = tract`. Built-in plugin
     /// constructors read them before falling back to their environment variables.
@@ -84,11 +87,15 @@ impl Config {
                 .unwrap_or(false),
             op_fallback: get("VACCEL_OP_FALLBACK")
                 .map(|v| parse_bool("VACCEL_OP_FALLBACK", &v))
-                .transpose()?
-                .unwrap_or(false),
+                .transpose()?,
             options: Default::default(),
             warnings,
         })
+    }
+
+    /// Whether per-op fallback is in force (see [`Config::op_fallback`]).
+    pub fn fallback_enabled(&self) -> bool {
+        self.op_fallback.unwrap_or(self.plugins.is_none())
     }
 
     /// A plugin option (see [`Config::options`]).
@@ -159,6 +166,26 @@ mod tests {
         let c = cfg(&[("VACCEL_BACKENDS", "noop"), ("VACCEL_PLUGINS", "exec")]).unwrap();
         assert_eq!(c.plugins.as_deref(), Some("exec"));
         assert!(c.warnings.is_empty());
+    }
+
+    #[test]
+    fn fallback_defaults_follow_the_plugin_list() {
+        assert!(cfg(&[]).unwrap().fallback_enabled());
+        assert!(
+            !cfg(&[("VACCEL_PLUGINS", "cpu:onnx")])
+                .unwrap()
+                .fallback_enabled()
+        );
+        assert!(
+            cfg(&[("VACCEL_PLUGINS", "cpu"), ("VACCEL_OP_FALLBACK", "1")])
+                .unwrap()
+                .fallback_enabled()
+        );
+        assert!(
+            !cfg(&[("VACCEL_OP_FALLBACK", "0")])
+                .unwrap()
+                .fallback_enabled()
+        );
     }
 
     #[test]

@@ -317,7 +317,7 @@ impl Runtime {
                 loaded.join(", ")
             )));
         };
-        let fallback = if self.config.op_fallback {
+        let fallback = if self.config.fallback_enabled() {
             self.plugins
                 .iter()
                 .filter(|p| !Arc::ptr_eq(p, chosen))

@@ -135,6 +135,7 @@ fn unsupported_op_names_plugin_and_op_and_fallback_is_opt_in() {
     let a = Fake::new("a", PluginType::CPU, &[OpType::Noop]);
     let b = Fake::new("b", PluginType::CPU, &[OpType::Noop, OpType::ImageDepth]);
     let rt = Runtime::builder()
+        .plugins("")
         .with_plugin(a.clone())
         .with_plugin(b.clone())
         .build()
@@ -149,7 +150,7 @@ fn unsupported_op_names_plugin_and_op_and_fallback_is_opt_in() {
     );
 
     let cfg = Config {
-        op_fallback: true,
+        op_fallback: Some(true),
         ..Config::default()
     };
     let rt = Runtime::builder()

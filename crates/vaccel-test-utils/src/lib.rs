@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
@@ -114,4 +115,76 @@ pub fn plugin_library(crate_name: &str) -> PathBuf {
     assert!(built.exists(), "{} was not produced", built.display());
     done.insert(crate_name.to_string(), built.clone());
     built
+}
+
+/// A lock across test processes (a directory that only one can create).
+struct DirLock(PathBuf);
+
+impl DirLock {
+    fn acquire(path: PathBuf) -> DirLock {
+        let start = Instant::now();
+        loop {
+            match std::fs::create_dir(&path) {
+                Ok(()) => return DirLock(path),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    // A lock left by a killed run is stale after 20 minutes.
+                    let stale = std::fs::metadata(&path)
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .and_then(|t| SystemTime::now().duration_since(t).ok())
+                        .is_some_and(|age| age > Duration::from_secs(1200));
+                    if stale {
+                        let _ = std::fs::remove_dir(&path);
+                    }
+                    assert!(
+                        start.elapsed() < Duration::from_secs(1800),
+                        "timed out waiting for {}",
+                        path.display()
+                    );
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(e) => panic!("cannot create lock {}: {e}", path.display()),
+            }
+        }
+    }
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// The models directory, made by `python3 scripts/setup_models.py` (run once
+/// per test process, under a lock shared with other test processes).
+pub fn models_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = workspace_root();
+        let models = root.join("models");
+        let target =
+            std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+        let _ = std::fs::create_dir_all(&target);
+        let _lock = DirLock::acquire(target.join(".vaccel-setup-models.lock"));
+        let out = std::process::Command::new("python3")
+            .arg(root.join("scripts/setup_models.py"))
+            .arg("--models-dir")
+            .arg(&models)
+            .current_dir(&root)
+            .output()
+            .expect("running python3 scripts/setup_models.py (is python3 installed?)");
+        assert!(
+            out.status.success(),
+            "scripts/setup_models.py failed ({}):\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            models.join("efficientnet-lite0.onnx").is_file(),
+            "setup did not produce the model"
+        );
+        models
+    })
+    .clone()
 }

@@ -24,6 +24,17 @@ pub use vaccel_core::*;
 pub fn builtins() -> Vec<Builtin> {
     #[allow(unused_mut)]
     let mut v: Vec<Builtin> = Vec::new();
+    #[cfg(feature = "onnx")]
+    v.push(Builtin {
+        name: "onnx",
+        description: vaccel_plugin_onnx::DESCRIPTION,
+        default: true,
+        make: |cfg| {
+            Ok(std::sync::Arc::new(
+                vaccel_plugin_onnx::OnnxPlugin::from_config(cfg)?,
+            ))
+        },
+    });
     #[cfg(feature = "exec")]
     v.push(Builtin {
         name: "exec",
