@@ -22,7 +22,8 @@ pub use vaccel_core::*;
 /// The plugins compiled into this build, in default priority order (real
 /// backends first, the debug plugin last).
 pub fn builtins() -> Vec<Builtin> {
-    #[allow(unused_mut)]
+    // Each entry depends on a cargo feature, hence pushes rather than vec![].
+    #[allow(unused_mut, clippy::vec_init_then_push)]
     let mut v: Vec<Builtin> = Vec::new();
     #[cfg(feature = "onnx")]
     v.push(Builtin {
