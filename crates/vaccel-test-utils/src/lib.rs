@@ -82,14 +82,12 @@ pub fn plugin_library(crate_name: &str) -> PathBuf {
     }
     let file = format!("lib{}.so", crate_name.replace('-', "_"));
     // Build with the optimisation level of the running binary (benches run
-    // in release), into a target directory of its own so the outer cargo's
-    // lock is never contended. Always ask cargo (a no-op when up to date) so
-    // a stale library is never used.
+    // in release), in the same target directory (cargo has released its lock
+    // by the time tests run, and `cargo test --workspace` has usually built
+    // the library already, so this is a no-op). Always asking cargo means a
+    // stale library is never used.
     let release = profile_dir().file_name().is_some_and(|n| n == "release");
-    let target = profile_dir()
-        .parent()
-        .expect("target dir")
-        .join("plugin-build");
+    let target = profile_dir().parent().expect("target dir").to_path_buf();
     let built = target
         .join(if release { "release" } else { "debug" })
         .join(&file);
