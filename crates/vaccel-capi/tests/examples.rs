@@ -350,3 +350,59 @@ fn needs_onnx_api_detects_and_blurs_faces() {
     assert!(text.contains("detected 1 face(s)"), "{text}");
     assert!(text.contains("checks passed"), "{text}");
 }
+
+/// The same C binary, moved from the local ONNX plugin to the remote plugin
+/// by changing only `VACCEL_PLUGINS` and `VACCEL_RPC_ADDRESS`, prints the
+/// same tags: the agent (with the host's ONNX plugin) runs in this process.
+#[test]
+fn needs_onnx_same_binary_same_tags_through_the_agent() {
+    let models = vaccel_test_utils::models_dir();
+    let img = image("dog.jpg");
+    let local = run_onnx("classify", &[img.to_str().unwrap()], None);
+    assert!(local.starts_with("classification tags: "), "{local}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("agent.sock");
+    let addr = vaccel_transport::Address::Unix(sock.clone());
+    let mut cfg = vaccel::Config::default();
+    cfg.plugins = Some("onnx".into());
+    cfg.options
+        .insert("onnx.models_dir".into(), models.display().to_string());
+    let rt = std::sync::Arc::new(vaccel::runtime_with(cfg).expect("host runtime"));
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let agent = std::thread::spawn(move || {
+        let t = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        t.block_on(async move {
+            let config = vaccel_agent::AgentConfig {
+                listen: vec![addr],
+                ..Default::default()
+            };
+            let a = vaccel_agent::Agent::bind(rt, config).await.expect("agent");
+            ready_tx.send(()).unwrap();
+            a.serve(async {
+                let _ = stop_rx.await;
+            })
+            .await;
+        });
+    });
+    ready_rx.recv().unwrap();
+    let env = [
+        ("VACCEL_PLUGINS", "remote".to_string()),
+        ("VACCEL_RPC_ADDRESS", format!("unix://{}", sock.display())),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let remote = common::run_ok(&bin("classify"), &[img.to_str().unwrap()], &env, None);
+    assert_eq!(remote, local, "same tags locally and through the agent");
+    let bytes = std::fs::read(&img).unwrap();
+    assert_eq!(
+        common::run_ok(&bin("classify_stdin"), &[], &env, Some(&bytes)),
+        local
+    );
+    let _ = stop_tx.send(());
+    agent.join().unwrap();
+}
