@@ -364,8 +364,10 @@ fn needs_onnx_same_binary_same_tags_through_the_agent() {
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("agent.sock");
     let addr = vaccel_transport::Address::Unix(sock.clone());
-    let mut cfg = vaccel::Config::default();
-    cfg.plugins = Some("onnx".into());
+    let mut cfg = vaccel::Config {
+        plugins: Some("onnx".into()),
+        ..Default::default()
+    };
     cfg.options
         .insert("onnx.models_dir".into(), models.display().to_string());
     let rt = std::sync::Arc::new(vaccel::runtime_with(cfg).expect("host runtime"));
