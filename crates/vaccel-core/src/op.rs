@@ -92,7 +92,7 @@ op_types! {
     ModelUnload = 65, "MODEL_UNLOAD";
     /// Run a loaded model: named, typed tensors in and out.
     ModelRun = 66, "MODEL_RUN";
-    /// AES-CBC encryption with PKCS#7 padding (128- or 256-bit key).
+    /// AES-CBC encryption with PKCS#7 padding (128-, 192- or 256-bit key).
     AesCbcEncrypt = 67, "AES_CBC_ENCRYPT";
     /// AES-CBC decryption with PKCS#7 padding.
     AesCbcDecrypt = 68, "AES_CBC_DECRYPT";
