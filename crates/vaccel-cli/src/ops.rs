@@ -5,7 +5,12 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use vaccel::{Resource, ResourceType, Session};
+use vaccel::{OpType, Resource, ResourceType, Session};
+
+fn who(sess: &Session, op: OpType) -> String {
+    sess.op_plugin(op)
+        .map_or_else(|_| sess.plugin().name.clone(), |p| p.name.clone())
+}
 
 fn read_input(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
     if path.as_os_str() == "-" {
@@ -80,7 +85,7 @@ pub fn classify(sess: &Session, a: &ClassifyArgs, out: &mut dyn Write) -> anyhow
             out,
             "  time: {:.3} ms/op (plugin '{}')",
             ms(took) / a.repeat.max(1) as f64,
-            sess.plugin().name
+            who(sess, OpType::ImageClassify)
         )?;
     }
     if let Some(r) = model {
@@ -113,7 +118,7 @@ pub fn detect(sess: &Session, a: &DetectArgs, out: &mut dyn Write) -> anyhow::Re
         out,
         "  time: {:.3} ms/op (plugin '{}')",
         ms(el),
-        sess.plugin().name
+        who(sess, OpType::ImageDetect)
     )?;
     Ok(())
 }
@@ -152,7 +157,7 @@ pub fn blur(sess: &Session, a: &BlurArgs, out: &mut dyn Write) -> anyhow::Result
         a.output.display(),
         jpeg.len(),
         ms(el),
-        sess.plugin().name
+        who(sess, OpType::ImageBlurFaces)
     )?;
     Ok(())
 }
@@ -216,7 +221,7 @@ pub fn sgemm(sess: &Session, a: &SgemmArgs, out: &mut dyn Write) -> anyhow::Resu
         out,
         "sgemm {m}x{k} * {k}x{n}: {:.3} ms/op, {gflops:.2} GFLOP/s (plugin '{}')",
         ms(per),
-        sess.plugin().name
+        who(sess, OpType::BlasSgemm)
     )?;
     if a.check {
         let mut r = vec![0.0f32; ec];
@@ -295,7 +300,7 @@ pub fn aes(sess: &Session, a: &AesArgs, out: &mut dyn Write) -> anyhow::Result<(
         data.len(),
         res.len(),
         ms(el),
-        sess.plugin().name
+        who(sess, OpType::AesCbcEncrypt)
     )?;
     Ok(())
 }

@@ -125,6 +125,12 @@ impl Session {
         self.inner.plugin.info()
     }
 
+    /// The plugin that runs `op` for this session: the session's plugin, or
+    /// with per-op fallback the first other matching plugin that has it.
+    pub fn op_plugin(&self, op: OpType) -> Result<&crate::PluginInfo> {
+        self.plugin_for(op).map(LoadedPlugin::info)
+    }
+
     /// Whether the session was released.
     pub fn is_released(&self) -> bool {
         self.inner.released.load(Ordering::Acquire)

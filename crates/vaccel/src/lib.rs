@@ -25,6 +25,21 @@ pub fn builtins() -> Vec<Builtin> {
     // Each entry depends on a cargo feature, hence pushes rather than vec![].
     #[allow(unused_mut, clippy::vec_init_then_push)]
     let mut v: Vec<Builtin> = Vec::new();
+    #[cfg(feature = "cpu")]
+    v.push(Builtin {
+        name: "cpu",
+        description: "BLAS_SGEMM (gemm), MINMAX, AES-CBC (AES-NI when present)",
+        default: true,
+        make: |cfg| {
+            let p = match cfg.option("cpu.threads") {
+                Some(t) => {
+                    vaccel_plugin_cpu::CpuPlugin::with_threads(vaccel_plugin_cpu::parse_threads(t)?)
+                }
+                None => vaccel_plugin_cpu::CpuPlugin::new(),
+            };
+            Ok(std::sync::Arc::new(p))
+        },
+    });
     #[cfg(feature = "onnx")]
     v.push(Builtin {
         name: "onnx",
