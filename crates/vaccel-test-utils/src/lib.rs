@@ -68,9 +68,16 @@ pub fn compile_c_shared(src: &Path, include: &[&Path]) -> PathBuf {
     out
 }
 
-/// The shared library of a workspace plugin crate (`vaccel-plugin-noop` →
-/// `libvaccel_plugin_noop.so`), built on first use in this process by
-/// cargo, in the running binary's profile, so it is never stale.
+/// The shared library of a workspace crate built as a `cdylib`
+/// (`vaccel-plugin-noop` → `libvaccel_plugin_noop.so`).
+///
+/// `cargo test --workspace` builds every member's cdylib before any test
+/// runs, into `target/<profile>/deps/`, so that copy is current and is used
+/// as is. Only when it is missing (e.g. `cargo test -p` of another crate) is
+/// the library built here, in the running binary's profile and into a
+/// separate target directory: building it into the shared one with a
+/// different feature set would leave two versions of its rlib next to each
+/// other and break later compilations (doctests) in the same run.
 pub fn plugin_library(crate_name: &str) -> PathBuf {
     static DONE: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
     let mut done = DONE
@@ -81,13 +88,16 @@ pub fn plugin_library(crate_name: &str) -> PathBuf {
         return p.clone();
     }
     let file = format!("lib{}.so", crate_name.replace('-', "_"));
-    // Build with the optimisation level of the running binary (benches run
-    // in release), in the same target directory (cargo has released its lock
-    // by the time tests run, and `cargo test --workspace` has usually built
-    // the library already, so this is a no-op). Always asking cargo means a
-    // stale library is never used.
+    let fresh = profile_dir().join("deps").join(&file);
+    if fresh.exists() {
+        done.insert(crate_name.to_string(), fresh.clone());
+        return fresh;
+    }
     let release = profile_dir().file_name().is_some_and(|n| n == "release");
-    let target = profile_dir().parent().expect("target dir").to_path_buf();
+    let target = profile_dir()
+        .parent()
+        .expect("target dir")
+        .join("plugin-build");
     let built = target
         .join(if release { "release" } else { "debug" })
         .join(&file);
