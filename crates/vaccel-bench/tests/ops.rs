@@ -290,6 +290,38 @@ fn ops_the_local_plugin_lacks_are_skipped_loudly() {
 }
 
 #[test]
+fn ops_run_on_the_fallback_plugin_when_per_op_fallback_is_on() {
+    let agent = TestAgent::start();
+    let dir = tempfile::tempdir().unwrap();
+    let unix = [Transport::Unix];
+    // NOOP-only first, noop second; no plugin list, so per-op fallback is on.
+    let local = Runtime::builder()
+        .with_plugin(Arc::new(NoopOnly))
+        .with_plugin(Arc::new(vaccel_plugin_noop::NoopPlugin))
+        .build()
+        .unwrap();
+    assert!(local.config().fallback_enabled());
+    let mut out = Vec::new();
+    let report = run(
+        &local,
+        &options(agent.spec(&unix), dir.path(), &unix),
+        &mut out,
+    )
+    .unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("NOOP runs on plugin 'noop-only'"), "{text}");
+    assert!(
+        text.contains(
+            "BLAS_SGEMM runs on plugin 'noop' (per-op fallback from the session's plugin 'noop-only')"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("SKIPPED"), "{text}");
+    assert_eq!(report.results.sgemm.plugin.as_deref(), Some("noop"));
+    assert_eq!(report.results.sgemm.points.len(), 3);
+}
+
+#[test]
 fn no_transport_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let spec = AgentSpec::Existing {

@@ -316,10 +316,14 @@ impl Session {
             Arg::scalar(&beta),
             Arg::scalar(&dims[5]),
         ];
-        let mut write = [ArgOut::inout(
-            ArgType::Float32Array,
-            bytemuck::cast_slice_mut(c),
-        )];
+        // With beta == 0 and no padding between rows, C's old contents are
+        // never read nor kept, so they need not travel to a remote agent.
+        let c = bytemuck::cast_slice_mut(c);
+        let mut write = [if beta == 0.0 && ldc == n {
+            ArgOut::fixed(ArgType::Float32Array, c)
+        } else {
+            ArgOut::inout(ArgType::Float32Array, c)
+        }];
         self.genop(OpType::BlasSgemm, &read, &mut write)
     }
 

@@ -245,6 +245,8 @@ pub struct Frames {
 /// One comparison.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Section {
+    /// The local plugin that ran the op (the agent picks the same way).
+    pub plugin: Option<String>,
     /// Why it did not run, if it did not.
     pub skipped: Option<String>,
     /// Points, in size order.
@@ -369,7 +371,18 @@ impl<'a> Ctx<'a> {
 
     /// Whether the local plugin implements `op`; if not, say so loudly.
     fn supports(&mut self, op: OpType, section: &mut Section) -> Result<bool> {
-        if self.local.plugin().ops.contains(op) {
+        if let Ok(p) = self.local.op_plugin(op) {
+            let name = p.name.clone();
+            let chosen = &self.local.plugin().name;
+            if &name == chosen {
+                writeln!(self.out, "{op} runs on plugin '{name}'")?;
+            } else {
+                writeln!(
+                    self.out,
+                    "{op} runs on plugin '{name}' (per-op fallback from the session's plugin '{chosen}')"
+                )?;
+            }
+            section.plugin = Some(name);
             return Ok(true);
         }
         let others: Vec<String> = self
@@ -391,7 +404,7 @@ impl<'a> Ctx<'a> {
             )
         } else {
             format!(
-                "the session's plugin '{}' does not implement {op}; loaded plugin(s) that do: {} (list one first in VACCEL_PLUGINS, or pick it with --hint)",
+                "the session's plugin '{}' does not implement {op} and per-op fallback is off; loaded plugin(s) that do: {} (set VACCEL_OP_FALLBACK=1, list one first in VACCEL_PLUGINS, or pick it with --hint)",
                 self.local.plugin().name,
                 others.join(", ")
             )
@@ -610,9 +623,10 @@ pub fn run(local: &Runtime, opts: &Options, out: &mut dyn Write) -> Result<Repor
     )?;
     writeln!(
         out,
-        "timing: warm-up, then {} interleaved repeats of ≥ {:.1} ms per variant and point; medians\n",
+        "timing: warm-up, then {} repeats of ≥ {:.1} ms per variant and point, variants interleaved in a shuffled order with a {} ms pause before each batch; medians\n",
         budget.repeats,
-        budget.per_point.as_secs_f64() * 1e3 / budget.repeats as f64
+        budget.per_repeat().as_secs_f64() * 1e3,
+        num(budget.settle().as_secs_f64() * 1e3)
     )?;
     out.flush()?;
 
@@ -856,7 +870,6 @@ fn matrix(seed: u64, len: usize) -> Vec<f32> {
         .collect()
 }
 
-/// Time one point: every variant's runner, interleaved.
 /// Time one point: every variant, and for each remote variant its floor (a
 /// raw ping-pong of the frame sizes `shape` gives), all interleaved.
 fn measure_point<'s: 'r, 'r>(

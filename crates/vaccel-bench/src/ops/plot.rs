@@ -56,14 +56,42 @@ fn style(name: &str) -> ShapeStyle {
     }
 }
 
+/// A y tick label: at most 3 significant digits, no trailing zeros.
 fn label_y(v: f64) -> String {
     let a = v.abs();
     if a == 0.0 {
-        "0".into()
-    } else if !(1e-3..1e5).contains(&a) {
-        format!("{v:.0e}")
+        return "0".into();
+    }
+    if !(1e-3..1e6).contains(&a) {
+        return format!("{v:.0e}");
+    }
+    let decimals = (2 - a.log10().floor() as i32).max(0) as usize;
+    let s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
     } else {
-        super::report::num(v)
+        s
+    }
+}
+
+/// Tick values in [lo, hi] for a log axis: 1-2-5 steps, or 1…9 steps
+/// when that gives fewer than three.
+fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    if !(lo > 0.0 && hi > lo && lo.is_finite() && hi.is_finite()) {
+        return Vec::new();
+    }
+    let (d0, d1) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
+    let ticks = |ms: &[f64]| -> Vec<f64> {
+        (d0..=d1)
+            .flat_map(|d| ms.iter().map(move |m| m * 10f64.powi(d)))
+            .filter(|v| (lo..=hi).contains(v))
+            .collect()
+    };
+    let coarse = ticks(&[1.0, 2.0, 5.0]);
+    if coarse.len() >= 3 {
+        coarse
+    } else {
+        ticks(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0])
     }
 }
 
@@ -125,18 +153,35 @@ fn render(
         .y_label_area_size(80)
         .build_cartesian_2d(x0..x1, (y0..y1).log_scale())
         .map_err(|x| e(&x))?;
+    // Ticks are drawn by hand on both axes: on the measured sizes (x) and
+    // at 1-2-5 steps (y), which plotters' log axis does not label when the
+    // data spans less than a decade.
     chart
         .configure_mesh()
-        .disable_x_mesh()
+        .disable_mesh()
         .x_labels(0)
+        .y_labels(0)
         .x_label_formatter(&|_| String::new())
-        .y_label_formatter(&|v: &f64| label_y(*v))
+        .y_label_formatter(&|_| String::new())
         .x_desc(plot.x_desc.as_str())
         .y_desc(plot.y_desc.as_str())
-        .light_line_style(RGBColor(238, 238, 238))
-        .bold_line_style(RGBColor(215, 215, 215))
         .draw()
         .map_err(|x| e(&x))?;
+    let y_font = ("sans-serif", 13)
+        .into_font()
+        .color(&BLACK)
+        .pos(Pos::new(HPos::Right, VPos::Center));
+    for y in log_ticks(y0, y1) {
+        chart
+            .draw_series(LineSeries::new(
+                [(x0, y), (x1, y)],
+                RGBColor(225, 225, 225).stroke_width(1),
+            ))
+            .map_err(|x| e(&x))?;
+        let (px, py) = chart.backend_coord(&(x0, y));
+        area.draw(&Text::new(label_y(y), (px - 6, py), y_font.clone()))
+            .map_err(|x| e(&x))?;
+    }
     // X ticks on the measured sizes: a grid line and a label under the axis.
     let tick_font = ("sans-serif", 13)
         .into_font()
@@ -209,11 +254,11 @@ mod tests {
                 series: vec![
                     Series {
                         name: "local".into(),
-                        points: vec![(6.0, 1.0), (10.0, 1.5)],
+                        points: vec![(6.0, 34.0), (7.0, 36.0), (8.0, 35.0), (10.0, 35.5)],
                     },
                     Series {
                         name: "floor tcp".into(),
-                        points: vec![(6.0, 2.0), (10.0, 20.0)],
+                        points: vec![(6.0, 34.5), (8.0, 36.0), (10.0, 37.0)],
                     },
                 ],
             },
@@ -225,7 +270,7 @@ mod tests {
         for t in ["floor tcp", "local", "1 KiB", "64 B"] {
             assert!(s.contains(t), "{t}");
         }
-        let e = write_svg(
+        let empty = write_svg(
             &dir.path().join("empty.svg"),
             &Plot {
                 title: "t".into(),
@@ -236,6 +281,27 @@ mod tests {
             },
         )
         .unwrap_err();
-        assert!(e.to_string().contains("nothing to plot"));
+        assert!(empty.to_string().contains("nothing to plot"));
+    }
+
+    #[test]
+    fn y_labels_are_short() {
+        assert_eq!(label_y(20.0), "20");
+        assert_eq!(label_y(0.05), "0.05");
+        assert_eq!(label_y(1.25), "1.25");
+        assert_eq!(label_y(1500.0), "1500");
+        assert_eq!(label_y(2e-5), "2e-5");
+    }
+
+    #[test]
+    fn log_ticks_step_1_2_5_or_finer() {
+        assert_eq!(
+            log_ticks(0.9, 120.0),
+            [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0]
+        );
+        let t = log_ticks(30.0, 45.0);
+        assert_eq!(t.len(), 2, "{t:?}");
+        assert!(log_ticks(17.0, 70.0).len() >= 3);
+        assert!(log_ticks(0.0, 1.0).is_empty());
     }
 }

@@ -157,12 +157,15 @@ pub fn num(v: f64) -> String {
     }
 }
 
-/// A ratio such as `1.07×`.
+/// A ratio such as `1.073×` (three decimals below 10, so targets like
+/// 1.02× can be read; one above).
 pub fn ratio(v: f64) -> String {
-    if v.is_finite() {
-        format!("{v:.2}×")
-    } else {
+    if !v.is_finite() {
         "–".into()
+    } else if v.abs() < 10.0 {
+        format!("{v:.3}×")
+    } else {
+        format!("{v:.1}×")
     }
 }
 
@@ -220,7 +223,8 @@ mod tests {
         assert_eq!(num(1234.6), "1235");
         assert_eq!(num(12.345), "12.35");
         assert_eq!(num(0.01234), "0.0123");
-        assert_eq!(ratio(1.234), "1.23×");
+        assert_eq!(ratio(1.2345), "1.234×");
+        assert_eq!(ratio(123.45), "123.5×");
         assert_eq!(bytes(64), "64 B");
         assert_eq!(bytes(4096), "4 KiB");
         assert_eq!(bytes(3 << 20), "3 MiB");

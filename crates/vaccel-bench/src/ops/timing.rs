@@ -1,15 +1,21 @@
 //! The timing harness: warm-up, calibration, interleaved repeats, median.
 //!
 //! Every variant of one comparison (local, unix, tcp, the floors) is timed
-//! in the same loop: repeat r runs a batch of each variant in turn (the
-//! order rotates with r), so drift and noise from other processes on a
-//! shared machine fall on all of them alike.
+//! in the same loop: each repeat runs a batch of each variant, in an order
+//! shuffled per repeat, so drift and noise from other processes on a shared
+//! machine fall on all of them alike, and so does whatever one variant
+//! leaves behind for the next (cache contents). Between batches the harness
+//! pauses briefly ([`SETTLE`]), so thread pools that keep spinning after an
+//! op (ONNX Runtime's do) stop before the next variant is timed.
 
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use crate::Result;
+
+/// Pause between batches (at most; a fifth of a repeat when repeats are shorter).
+pub const SETTLE: Duration = Duration::from_millis(10);
 
 /// How long to measure.
 #[derive(Debug, Clone, Copy)]
@@ -21,8 +27,14 @@ pub struct Budget {
 }
 
 impl Budget {
-    fn per_repeat(&self) -> Duration {
+    /// Time per variant and repeat.
+    pub fn per_repeat(&self) -> Duration {
         self.per_point / self.repeats.max(1) as u32
+    }
+
+    /// The pause before each batch.
+    pub fn settle(&self) -> Duration {
+        SETTLE.min(self.per_repeat() / 5)
     }
 }
 
@@ -105,10 +117,13 @@ pub fn compare(runners: &mut [Runner<'_>], budget: Budget) -> Result<Vec<Stat>> 
         plan.push((iters.clamp(1.0, 1e8) as u64, n + 1));
     }
     let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(repeats); runners.len()];
-    let k = runners.len();
-    for rep in 0..repeats {
-        for j in 0..k {
-            let i = (j + rep) % k;
+    let mut order: Vec<usize> = (0..runners.len()).collect();
+    let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+    let settle = budget.settle();
+    for _ in 0..repeats {
+        shuffle(&mut order, &mut rng);
+        for &i in &order {
+            std::thread::sleep(settle);
             let iters = plan[i].0;
             let call = &mut runners[i].call;
             let t0 = Instant::now();
@@ -131,6 +146,17 @@ pub fn compare(runners: &mut [Runner<'_>], budget: Budget) -> Result<Vec<Stat>> 
             samples_s: s,
         })
         .collect())
+}
+
+/// Fisher–Yates shuffle with a xorshift generator (deterministic per run).
+fn shuffle(v: &mut [usize], state: &mut u64) {
+    for i in (1..v.len()).rev() {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        let j = (*state % (i as u64 + 1)) as usize;
+        v.swap(i, j);
+    }
 }
 
 /// Time `f` `repeats` times once (no calibration): for bulk transfers that
@@ -191,6 +217,21 @@ mod tests {
         assert!(stats[1].median_s > stats[0].median_s);
         assert_eq!(a, stats[0].warmup_iters + 5 * stats[0].iters);
         assert_eq!(b, stats[1].warmup_iters + 5 * stats[1].iters);
+    }
+
+    #[test]
+    fn shuffles_are_permutations_that_vary() {
+        let mut state = 1u64;
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..20 {
+            let mut v: Vec<usize> = (0..5).collect();
+            shuffle(&mut v, &mut state);
+            let mut sorted = v.clone();
+            sorted.sort();
+            assert_eq!(sorted, [0, 1, 2, 3, 4]);
+            seen.insert(v);
+        }
+        assert!(seen.len() > 5, "{seen:?}");
     }
 
     #[test]
