@@ -365,7 +365,8 @@ fn needs_onnx_same_binary_same_tags_through_the_agent() {
     let sock = dir.path().join("agent.sock");
     let addr = vaccel_transport::Address::Unix(sock.clone());
     let mut cfg = vaccel::Config {
-        plugins: Some("onnx".into()),
+        plugins: Some("onnx:cpu:noop".into()),
+        op_fallback: Some(true),
         ..Default::default()
     };
     cfg.options
