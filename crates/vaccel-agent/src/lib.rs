@@ -27,6 +27,8 @@ use vaccel_transport::{Address, Listener, ListenerOptions};
 
 mod conn;
 mod metrics;
+#[cfg(feature = "test-utils")]
+pub mod testing;
 
 pub use metrics::Metrics;
 

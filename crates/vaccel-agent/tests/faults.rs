@@ -7,6 +7,7 @@ use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use vaccel_agent::testing::BackgroundAgent;
 use vaccel_agent::{Agent, AgentConfig, Stats};
 use vaccel_core::{
     Arg, ArgOut, Code, OpCtx, OpSet, OpType, Plugin, PluginInfo, PluginType, Result, Runtime,
@@ -45,8 +46,7 @@ struct TestAgent {
     path: std::path::PathBuf,
     metrics: Option<std::net::SocketAddr>,
     stats: Arc<Stats>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _agent: BackgroundAgent,
     _dir: tempfile::TempDir,
 }
 
@@ -67,31 +67,12 @@ impl TestAgent {
                 .build()
                 .unwrap(),
         );
-        let (tx, rx) = std::sync::mpsc::channel();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let t = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            t.block_on(async move {
-                let agent = Agent::bind(rt, config).await.unwrap();
-                tx.send((agent.stats(), agent.metrics_address())).unwrap();
-                agent
-                    .serve(async {
-                        let _ = stop_rx.await;
-                    })
-                    .await;
-            });
-        });
-        let (stats, metrics) = rx.recv().unwrap();
+        let agent = BackgroundAgent::start(rt, config);
         TestAgent {
             path,
-            metrics,
-            stats,
-            stop: Some(stop_tx),
-            thread: Some(thread),
+            metrics: agent.metrics,
+            stats: agent.stats.clone(),
+            _agent: agent,
             _dir: dir,
         }
     }
@@ -113,17 +94,6 @@ impl TestAgent {
             want,
             "live (connections, sessions, resources)"
         );
-    }
-}
-
-impl Drop for TestAgent {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            t.join().unwrap();
-        }
     }
 }
 

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use vaccel::{Arg, ArgOut, OpCtx, OpSet, OpType, Plugin, PluginInfo, PluginType, Runtime};
-use vaccel_agent::{Agent, AgentConfig};
+use vaccel_agent::AgentConfig;
+use vaccel_agent::testing::BackgroundAgent;
 use vaccel_bench::ops::{AgentSpec, Options, Transport, run};
 use vaccel_transport::Address;
 
@@ -15,8 +16,7 @@ const TOKEN: &str = "test-token";
 struct TestAgent {
     unix: Address,
     tcp: Address,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _agent: BackgroundAgent,
     _dir: tempfile::TempDir,
 }
 
@@ -31,41 +31,12 @@ impl TestAgent {
             token: Some(TOKEN.into()),
             ..AgentConfig::default()
         };
-        let rt = Arc::new(noop_runtime());
-        let (tx, rx) = std::sync::mpsc::channel();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let t = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            t.block_on(async move {
-                let agent = Agent::bind(rt, config).await.unwrap();
-                tx.send(agent.addresses()).unwrap();
-                agent
-                    .serve(async {
-                        let _ = stop_rx.await;
-                    })
-                    .await;
-            });
-        });
-        let addrs = rx.recv_timeout(Duration::from_secs(30)).unwrap();
-        let unix = addrs
-            .iter()
-            .find(|a| matches!(a, Address::Unix(_)))
-            .unwrap()
-            .clone();
-        let tcp = addrs
-            .iter()
-            .find(|a| matches!(a, Address::Tcp(_)))
-            .unwrap()
-            .clone();
+        let agent = BackgroundAgent::start(Arc::new(noop_runtime()), config);
+        let (unix, tcp) = (agent.addresses[0].clone(), agent.addresses[1].clone());
         TestAgent {
             unix,
             tcp,
-            stop: Some(stop_tx),
-            thread: Some(thread),
+            _agent: agent,
             _dir: dir,
         }
     }
@@ -80,17 +51,6 @@ impl TestAgent {
                 .then(|| self.tcp.clone()),
             token: Some(TOKEN.into()),
             pid: None,
-        }
-    }
-}
-
-impl Drop for TestAgent {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
         }
     }
 }

@@ -372,28 +372,11 @@ fn needs_onnx_same_binary_same_tags_through_the_agent() {
     cfg.options
         .insert("onnx.models_dir".into(), models.display().to_string());
     let rt = std::sync::Arc::new(vaccel::runtime_with(cfg).expect("host runtime"));
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let agent = std::thread::spawn(move || {
-        let t = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        t.block_on(async move {
-            let config = vaccel_agent::AgentConfig {
-                listen: vec![addr],
-                ..Default::default()
-            };
-            let a = vaccel_agent::Agent::bind(rt, config).await.expect("agent");
-            ready_tx.send(()).unwrap();
-            a.serve(async {
-                let _ = stop_rx.await;
-            })
-            .await;
-        });
-    });
-    ready_rx.recv().unwrap();
+    let config = vaccel_agent::AgentConfig {
+        listen: vec![addr],
+        ..Default::default()
+    };
+    let agent = vaccel_agent::testing::BackgroundAgent::start(rt, config);
     let env = [
         ("VACCEL_PLUGINS", "remote".to_string()),
         ("VACCEL_RPC_ADDRESS", format!("unix://{}", sock.display())),
@@ -406,6 +389,5 @@ fn needs_onnx_same_binary_same_tags_through_the_agent() {
         common::run_ok(&bin("classify_stdin"), &[], &env, Some(&bytes)),
         local
     );
-    let _ = stop_tx.send(());
-    agent.join().unwrap();
+    drop(agent);
 }

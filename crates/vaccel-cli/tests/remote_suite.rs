@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use vaccel::{Config, PluginType, Runtime, Session};
-use vaccel_agent::{Agent, AgentConfig};
+use vaccel_agent::AgentConfig;
+use vaccel_agent::testing::BackgroundAgent;
 use vaccel_plugin_remote::{RemotePlugin, Settings};
 use vaccel_transport::Address;
 
@@ -79,33 +80,19 @@ fn real_plugins_give_identical_results_locally_and_remotely() {
 
     let dir = tempfile::tempdir().unwrap();
     let host = Arc::new(vaccel::runtime_with(host_config()).unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let listen = vec![
         Address::Unix(dir.path().join("agent.sock")),
         "tcp://127.0.0.1:0".parse().unwrap(),
     ];
-    let agent = std::thread::spawn(move || {
-        let t = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        t.block_on(async move {
-            let config = AgentConfig {
-                listen,
-                token: Some("t0k3n".into()),
-                ..AgentConfig::default()
-            };
-            let a = Agent::bind(host, config).await.unwrap();
-            tx.send(a.addresses()).unwrap();
-            a.serve(async {
-                let _ = stop_rx.await;
-            })
-            .await;
-        });
-    });
-    let addrs = rx.recv().unwrap();
+    let agent = BackgroundAgent::start(
+        host,
+        AgentConfig {
+            listen,
+            token: Some("t0k3n".into()),
+            ..AgentConfig::default()
+        },
+    );
+    let addrs = agent.addresses.clone();
     for addr in &addrs {
         let plugin = RemotePlugin::new(Settings {
             address: addr.clone(),
@@ -124,6 +111,5 @@ fn real_plugins_give_identical_results_locally_and_remotely() {
             assert_eq!(l, r, "result {i} differs over {addr}");
         }
     }
-    let _ = stop_tx.send(());
-    agent.join().unwrap();
+    drop(agent);
 }

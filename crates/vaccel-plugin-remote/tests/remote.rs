@@ -5,68 +5,25 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use vaccel_agent::{Agent, AgentConfig};
+use vaccel_agent::AgentConfig;
+use vaccel_agent::testing::BackgroundAgent;
 use vaccel_core::{Code, PluginType, Resource, ResourceType, Runtime, Session, TensorRef};
 use vaccel_plugin_noop::NoopPlugin;
 use vaccel_plugin_remote::{RemotePlugin, Settings};
 use vaccel_transport::Address;
 
-/// An agent serving `runtime` on a background tokio runtime until dropped.
-struct TestAgent {
-    addresses: Vec<Address>,
-    stats: Arc<vaccel_agent::Stats>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
+/// An agent serving the noop plugin on a background tokio runtime until dropped.
+struct TestAgent;
 
 impl TestAgent {
-    fn start(config: AgentConfig) -> TestAgent {
+    fn start(config: AgentConfig) -> BackgroundAgent {
         let rt = Arc::new(
             Runtime::builder()
                 .with_plugin(Arc::new(NoopPlugin))
                 .build()
                 .unwrap(),
         );
-        let (tx, rx) = std::sync::mpsc::channel();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let tokio_rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            tokio_rt.block_on(async move {
-                let agent = Agent::bind(rt, config).await.unwrap();
-                tx.send((agent.addresses(), agent.stats())).unwrap();
-                agent
-                    .serve(async {
-                        let _ = stop_rx.await;
-                    })
-                    .await;
-            });
-        });
-        let (addresses, stats) = rx.recv().unwrap();
-        TestAgent {
-            addresses,
-            stats,
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            t.join().unwrap();
-        }
-    }
-}
-
-impl Drop for TestAgent {
-    fn drop(&mut self) {
-        self.stop();
+        BackgroundAgent::start(rt, config)
     }
 }
 
