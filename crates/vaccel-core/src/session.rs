@@ -96,6 +96,18 @@ impl Session {
         guard(&plugin.info().name, "session init", || {
             plugin.plugin().session_init(id, hint)
         })?;
+        // Fallback plugins see the session too (they may run its ops); one
+        // that refuses it is simply not used as a fallback.
+        let fallback: Vec<Arc<LoadedPlugin>> = fallback
+            .into_iter()
+            .filter(|f| {
+                let r = guard(&f.info().name, "session init", || f.plugin().session_init(id, hint));
+                if let Err(e) = &r {
+                    tracing::debug!(session = id, plugin = %f.info().name, error = %e, "not a fallback for this session");
+                }
+                r.is_ok()
+            })
+            .collect();
         tracing::debug!(session = id, plugin = %plugin.info().name, %hint, "session created");
         Ok(Session {
             inner: Arc::new(Inner {
@@ -215,6 +227,13 @@ impl Session {
         guard(&lp.info().name, "resource register", || {
             lp.plugin().resource_register(self.inner.id, res)
         })?;
+        for f in &self.inner.fallback {
+            if let Err(e) = guard(&f.info().name, "resource register", || {
+                f.plugin().resource_register(self.inner.id, res)
+            }) {
+                tracing::warn!(session = self.inner.id, plugin = %f.info().name, error = %e, "fallback plugin refused a resource");
+            }
+        }
         res.add_session(self.inner.id);
         list.push(res.clone());
         Ok(())
@@ -237,10 +256,7 @@ impl Session {
         };
         let r = list.remove(pos);
         r.remove_session(self.inner.id);
-        let lp = &self.inner.plugin;
-        guard(&lp.info().name, "resource unregister", || {
-            lp.plugin().resource_unregister(self.inner.id, &r)
-        })
+        self.inner.unregister_everywhere(&r)
     }
 
     /// Whether `res` is registered to this session.
@@ -541,22 +557,39 @@ impl Session {
 }
 
 impl Inner {
-    fn release_all(&self) -> Result<()> {
-        let list = std::mem::take(&mut *self.resources.write().unwrap_or_else(|p| p.into_inner()));
-        let lp = &self.plugin;
+    /// The session's plugin, then its fallback plugins.
+    fn all_plugins(&self) -> impl Iterator<Item = &Arc<LoadedPlugin>> {
+        std::iter::once(&self.plugin).chain(&self.fallback)
+    }
+
+    /// Tell every plugin of the session; the first error is returned.
+    fn unregister_everywhere(&self, r: &Resource) -> Result<()> {
         let mut first_err = None;
-        for r in list {
-            r.remove_session(self.id);
+        for lp in self.all_plugins() {
             if let Err(e) = guard(&lp.info().name, "resource unregister", || {
-                lp.plugin().resource_unregister(self.id, &r)
+                lp.plugin().resource_unregister(self.id, r)
             }) {
                 first_err.get_or_insert(e);
             }
         }
-        if let Err(e) = guard(&lp.info().name, "session release", || {
-            lp.plugin().session_release(self.id)
-        }) {
-            first_err.get_or_insert(e);
+        first_err.map_or(Ok(()), Err)
+    }
+
+    fn release_all(&self) -> Result<()> {
+        let list = std::mem::take(&mut *self.resources.write().unwrap_or_else(|p| p.into_inner()));
+        let mut first_err = None;
+        for r in list {
+            r.remove_session(self.id);
+            if let Err(e) = self.unregister_everywhere(&r) {
+                first_err.get_or_insert(e);
+            }
+        }
+        for lp in self.all_plugins() {
+            if let Err(e) = guard(&lp.info().name, "session release", || {
+                lp.plugin().session_release(self.id)
+            }) {
+                first_err.get_or_insert(e);
+            }
         }
         tracing::debug!(session = self.id, "session released");
         first_err.map_or(Ok(()), Err)

@@ -156,12 +156,22 @@ fn unsupported_op_names_plugin_and_op_and_fallback_is_opt_in() {
     let rt = Runtime::builder()
         .config(cfg)
         .with_plugin(a)
-        .with_plugin(b)
+        .with_plugin(b.clone())
         .build()
         .unwrap();
     let s = rt.session(PluginType::CPU).unwrap();
     assert_eq!(s.plugin().name, "a");
     assert_eq!(s.image_depth(b"img").unwrap(), format!("b:{}", s.id()));
+    // The fallback plugin sees the session's resources and its release.
+    let r = Resource::from_bytes(vec![1u8], "m", ResourceType::Model).unwrap();
+    s.register(&r).unwrap();
+    assert_eq!(b.resources.load(Ordering::SeqCst), 1);
+    s.unregister(&r).unwrap();
+    assert_eq!(b.resources.load(Ordering::SeqCst), 0);
+    s.register(&r).unwrap();
+    s.release().unwrap();
+    assert_eq!(b.resources.load(Ordering::SeqCst), 0);
+    assert_eq!(b.sessions.load(Ordering::SeqCst), 0);
 }
 
 #[test]
