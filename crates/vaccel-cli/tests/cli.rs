@@ -278,3 +278,38 @@ fn classify_detect_and_blur_the_test_photos() {
     let o = run(&["classify", "/nonexistent.jpg"]);
     assert_one_line_error(&o, "cannot read /nonexistent.jpg");
 }
+
+#[test]
+fn agent_bad_input_is_one_clear_line() {
+    assert_one_line_error(
+        &vaccel("noop", &["agent", "--listen", "foo"]),
+        "invalid address 'foo': missing scheme",
+    );
+    assert_one_line_error(
+        &vaccel("noop", &["agent", "--listen", "tcp://127.0.0.1:0"]),
+        "needs a shared token",
+    );
+    assert_one_line_error(
+        &vaccel(
+            "noop",
+            &["agent", "--listen", "unix:///nonexistent/dir/a.sock"],
+        ),
+        "cannot listen on unix:///nonexistent/dir/a.sock",
+    );
+    let o = vaccel(
+        "noop",
+        &[
+            "agent",
+            "--listen",
+            "unix:///tmp/x.sock",
+            "--unix-mode",
+            "999",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("not an octal file mode"),
+        "{}",
+        stderr(&o)
+    );
+}
