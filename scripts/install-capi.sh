@@ -9,6 +9,7 @@
 # Options:
 #   --from DIR      install the libvaccel_capi.{so,a} already built in DIR
 #                   (e.g. target/release) instead of running cargo
+#   --link          symlink the libraries instead of copying them (for tests)
 #   --libdir DIR    library directory (default: PREFIX/lib)
 #   --no-ldconfig   do not run ldconfig after installing
 #   -h, --help      this text
@@ -27,8 +28,10 @@ prefix=/usr/local
 from=""
 libdir=""
 ldconfig=1
+link=0
 while [ $# -gt 0 ]; do
 	case "$1" in
+	--link) link=1; shift ;;
 	--from) from=${2:?--from needs a directory}; shift 2 ;;
 	--libdir) libdir=${2:?--libdir needs a directory}; shift 2 ;;
 	--no-ldconfig) ldconfig=0; shift ;;
@@ -65,10 +68,18 @@ done
 
 dest=${DESTDIR:-}
 install -d "$dest$libdir/pkgconfig" "$dest$includedir/vaccel"
-install -m 0755 "$from/libvaccel_capi.so" "$dest$libdir/libvaccel.so.$version"
+# put MODE SRC DST: copy, or with --link symlink (tests: debug builds are huge).
+put() {
+	if [ "$link" = 1 ]; then
+		ln -sfn "$(cd "$(dirname "$2")" && pwd)/$(basename "$2")" "$3"
+	else
+		install -m "$1" "$2" "$3"
+	fi
+}
+put 0755 "$from/libvaccel_capi.so" "$dest$libdir/libvaccel.so.$version"
 ln -sfn "libvaccel.so.$version" "$dest$libdir/libvaccel.so.$major"
 ln -sfn "libvaccel.so.$major" "$dest$libdir/libvaccel.so"
-install -m 0644 "$from/libvaccel_capi.a" "$dest$libdir/libvaccel.a"
+put 0644 "$from/libvaccel_capi.a" "$dest$libdir/libvaccel.a"
 install -m 0644 "$root/include/vaccel.h" "$dest$includedir/vaccel.h"
 install -m 0644 "$root"/include/vaccel/*.h "$dest$includedir/vaccel/"
 

@@ -110,6 +110,7 @@ fn destdir_stages_the_install() {
         .arg(common::root().join("scripts/install-capi.sh"))
         .arg("--from")
         .arg(common::cdylib().parent().unwrap())
+        .arg("--link")
         .arg("/opt/vaccel-test")
         .env("DESTDIR", stage.path())
         .stdout(std::process::Stdio::null())

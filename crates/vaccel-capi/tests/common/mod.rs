@@ -36,6 +36,7 @@ pub fn prefix() -> &'static Path {
             .arg("--from")
             .arg(lib.parent().expect("library dir"))
             .arg("--no-ldconfig")
+            .arg("--link")
             .arg(dir.path())
             .env_remove("DESTDIR")
             .stdout(Stdio::null())
