@@ -21,9 +21,9 @@ pub use vaccel_core::*;
 
 /// The plugins compiled into this build, in default priority order (real
 /// backends first, the debug plugin last).
+// Each entry depends on a cargo feature, hence pushes rather than vec![].
+#[allow(unused_mut, clippy::vec_init_then_push)]
 pub fn builtins() -> Vec<Builtin> {
-    // Each entry depends on a cargo feature, hence pushes rather than vec![].
-    #[allow(unused_mut, clippy::vec_init_then_push)]
     let mut v: Vec<Builtin> = Vec::new();
     #[cfg(feature = "cpu")]
     v.push(Builtin {
