@@ -510,6 +510,41 @@ fn seconds(p: &Point, key: &str) -> Option<f64> {
     }
 }
 
+/// A table with one throughput column per variant (`<key>_<metric>` in each
+/// point's derived values, shown as `unit`), one remote/local time ratio per
+/// remote variant, and the iteration counts.
+fn throughput_table(
+    points: &[Point],
+    variants: &[Variant<'_>],
+    first: &str,
+    unit: &str,
+    metric: &str,
+) -> Table {
+    let remote: Vec<&Variant<'_>> = variants.iter().filter(|v| v.transport.is_some()).collect();
+    let mut header = vec![first.to_string()];
+    header.extend(
+        variants
+            .iter()
+            .map(|v| format!("{} {unit}", display(v.key))),
+    );
+    header.extend(remote.iter().map(|v| format!("{}/local", display(v.key))));
+    header.push(ITERS_HEADER.into());
+    let mut table = Table::new(header);
+    for p in points {
+        let d = |k: String| p.derived.get(&k).copied().unwrap_or(f64::NAN);
+        let mut row = vec![p.label.clone()];
+        row.extend(
+            variants
+                .iter()
+                .map(|v| num(d(format!("{}_{metric}", v.key)))),
+        );
+        row.extend(remote.iter().map(|v| ratio(d(format!("{}/local", v.key)))));
+        row.push(iters(p, variants));
+        table.row(row);
+    }
+    table
+}
+
 /// The second table of a sized comparison: the copied frames' sizes, each
 /// floor (local + raw ping-pong) as a ratio to local, and each remote
 /// variant's time ÷ its floor.
@@ -980,24 +1015,7 @@ fn sgemm_section(ctx: &mut Ctx<'_>, quick: bool) -> Result<Section> {
         }
         section.points.push(p);
     }
-    let mut header = vec!["size".to_string()];
-    header.extend(
-        variants
-            .iter()
-            .map(|v| format!("{} GFLOP/s", display(v.key))),
-    );
-    let remote: Vec<&Variant<'_>> = variants.iter().filter(|v| v.transport.is_some()).collect();
-    header.extend(remote.iter().map(|v| format!("{}/local", display(v.key))));
-    header.push(ITERS_HEADER.into());
-    let mut table = Table::new(header);
-    for p in &section.points {
-        let d = |k: String| p.derived.get(&k).copied().unwrap_or(f64::NAN);
-        let mut row = vec![p.label.clone()];
-        row.extend(variants.iter().map(|v| num(d(format!("{}_gflops", v.key)))));
-        row.extend(remote.iter().map(|v| ratio(d(format!("{}/local", v.key)))));
-        row.push(iters(p, &variants));
-        table.row(row);
-    }
+    let table = throughput_table(&section.points, &variants, "size", "GFLOP/s", "gflops");
     writeln!(ctx.out, "{}", table.render())?;
     writeln!(
         ctx.out,
@@ -1208,20 +1226,7 @@ fn aes_section(ctx: &mut Ctx<'_>) -> Result<Section> {
         }
         section.points.push(p);
     }
-    let remote: Vec<&Variant<'_>> = variants.iter().filter(|v| v.transport.is_some()).collect();
-    let mut header = vec!["chunk".to_string()];
-    header.extend(variants.iter().map(|v| format!("{} MB/s", display(v.key))));
-    header.extend(remote.iter().map(|v| format!("{}/local", display(v.key))));
-    header.push(ITERS_HEADER.into());
-    let mut table = Table::new(header);
-    for p in &section.points {
-        let d = |k: String| p.derived.get(&k).copied().unwrap_or(f64::NAN);
-        let mut row = vec![p.label.clone()];
-        row.extend(variants.iter().map(|v| num(d(format!("{}_mb_s", v.key)))));
-        row.extend(remote.iter().map(|v| ratio(d(format!("{}/local", v.key)))));
-        row.push(iters(p, &variants));
-        table.row(row);
-    }
+    let table = throughput_table(&section.points, &variants, "chunk", "MB/s", "mb_s");
     writeln!(ctx.out, "{}", table.render())?;
     writeln!(
         ctx.out,
