@@ -1,0 +1,9 @@
+//! # vaccel-watchdog
+//!
+//! An OpenFaaS of-watchdog compatible function server.
+
+#![forbid(unsafe_code)]
+
+pub mod function;
+
+pub use function::Function;
