@@ -14,8 +14,11 @@ use clap::{Parser, Subcommand};
 mod agent;
 mod bench;
 mod exec;
+mod function;
 mod ops;
 mod plugins;
+mod up;
+mod watchdog;
 
 /// vAccel: hardware acceleration for serverless functions, VMs and sandboxes.
 #[derive(Debug, Parser)]
@@ -67,6 +70,12 @@ pub enum Command {
     Aes(ops::AesArgs),
     /// Benchmarks: the same op local vs remote, side by side (`bench ops`).
     Bench(bench::Args),
+    /// Serve one request with a built-in function, as a forking watchdog runs it (stdin to stdout).
+    Function(function::Args),
+    /// Serve a function over HTTP: an OpenFaaS of-watchdog drop-in, configured from its environment variables.
+    Watchdog(Box<watchdog::Args>),
+    /// The local serverless stack: agent on a Unix socket + OpenFaaS-style gateway on 127.0.0.1:8080.
+    Up(up::Args),
 }
 
 /// Build the runtime the command line asks for.
@@ -114,6 +123,9 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Plugins(a) => plugins::run(&rt, a, out),
         Command::Agent(a) => agent::run(rt, a, out),
         Command::Bench(a) => bench::run(&cli, &rt, a, out),
+        Command::Function(a) => function::run(rt, vaccel::PluginType::parse(&cli.hint)?, a, out),
+        Command::Up(a) => up::run(rt, a, out),
+        Command::Watchdog(a) => watchdog::run(rt, vaccel::PluginType::parse(&cli.hint)?, a, out),
         Command::Noop { count } => {
             let sess = session(&cli, &rt)?;
             let t0 = std::time::Instant::now();
@@ -143,7 +155,10 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
                 Command::Plugins(_)
                 | Command::Noop { .. }
                 | Command::Agent(_)
-                | Command::Bench(_) => {
+                | Command::Bench(_)
+                | Command::Function(_)
+                | Command::Watchdog(_)
+                | Command::Up(_) => {
                     unreachable!("handled above")
                 }
             }
