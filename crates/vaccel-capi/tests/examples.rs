@@ -392,3 +392,87 @@ fn needs_onnx_same_binary_same_tags_through_the_agent() {
     );
     drop(agent);
 }
+
+/// The C stdin classifier served the OpenFaaS way: `vaccel watchdog` in
+/// serializing mode forks it per request (body on stdin, stdout is the
+/// response); a real HTTP client posts the image. Bad input makes the C
+/// program fail: 500 with its stderr, and the watchdog keeps serving.
+#[test]
+fn needs_onnx_watchdog_forks_classify_stdin() {
+    use std::io::{Read, Write};
+
+    fn post(addr: std::net::SocketAddr, body: &[u8]) -> (u16, String) {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(120)))
+            .unwrap();
+        write!(
+            s,
+            "POST / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nX-Call-Id: c-1\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .unwrap();
+        s.write_all(body).unwrap();
+        let mut raw = String::new();
+        s.read_to_string(&mut raw).unwrap();
+        let status = raw
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| panic!("not an HTTP response: {raw}"));
+        (status, raw)
+    }
+
+    let models = vaccel_test_utils::models_dir();
+    let img = image("dog.jpg");
+    let expected = run_onnx("classify_stdin", &[], Some(&std::fs::read(&img).unwrap()));
+    let dir = tempfile::tempdir().unwrap();
+    let fprocess = format!(
+        "env VACCEL_PLUGINS=onnx VACCEL_MODELS_DIR={} {}",
+        models.display(),
+        bin("classify_stdin").display()
+    );
+    let vars: std::collections::HashMap<String, String> = [
+        ("mode", "serializing"),
+        ("fprocess", fprocess.as_str()),
+        ("port", "0"),
+        ("metrics_port", "0"),
+        ("exec_timeout", "60s"),
+        ("TMPDIR", dir.path().to_str().unwrap()),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let mut config = vaccel_watchdog::Config::from_env_map(&vars).unwrap();
+    config.bind_address = std::net::Ipv4Addr::LOCALHOST.into();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt
+        .block_on(vaccel_watchdog::Watchdog::bind(
+            config,
+            &vaccel_watchdog::Registry::new(),
+        ))
+        .unwrap();
+    let addr = server.local_addr();
+
+    let (status, raw) = post(addr, &std::fs::read(&img).unwrap());
+    assert_eq!(status, 200, "{raw}");
+    let lower = raw.to_ascii_lowercase();
+    assert!(lower.contains("x-duration-seconds: "), "{raw}");
+    assert!(lower.contains("x-call-id: c-1"), "{raw}");
+    assert!(
+        raw.ends_with(&expected),
+        "the response body is the program's stdout ({expected:?}): {raw}"
+    );
+
+    let (status, raw) = post(addr, b"not an image");
+    assert_eq!(status, 500, "{raw}");
+    assert!(
+        raw.contains("classification failed"),
+        "stderr excerpt: {raw}"
+    );
+
+    let (status, raw) = post(addr, &std::fs::read(&img).unwrap());
+    assert_eq!(status, 200, "still serving: {raw}");
+    server.shutdown();
+    let report = rt.block_on(server.wait()).unwrap();
+    assert!(report.drained);
+}
