@@ -74,6 +74,9 @@ fn agent_args(cli: &Cli) -> Vec<OsString> {
     if let Some(l) = &cli.log_level {
         v.extend(["--log-level".into(), l.into()]);
     }
+    if let Some(f) = &cli.log_format {
+        v.extend(["--log-format".into(), f.into()]);
+    }
     if let Some(e) = &cli.engine {
         v.extend(["--engine".into(), e.into()]);
     }

@@ -33,6 +33,9 @@ pub struct Cli {
     /// Log level 1 (error) … 4 (debug) (overrides VACCEL_LOG_LEVEL).
     #[arg(long, global = true, value_name = "N")]
     pub log_level: Option<String>,
+    /// Log format: text or json, one object per line (overrides VACCEL_LOG_FORMAT).
+    #[arg(long, global = true, value_parser = ["text", "json"])]
+    pub log_format: Option<String>,
     /// Record per-op profiling regions and print them at exit.
     #[arg(long, global = true)]
     pub profile: bool,
@@ -87,11 +90,14 @@ pub fn runtime(cli: &Cli) -> vaccel::Result<vaccel::Runtime> {
     if let Some(l) = &cli.log_level {
         cfg.log_level = vaccel::config::parse_log_level(l)?;
     }
+    if let Some(f) = &cli.log_format {
+        cfg.log_format = vaccel::config::parse_log_format(f)?;
+    }
     cfg.profiling |= cli.profile;
     if let Some(e) = &cli.engine {
         cfg.options.insert("onnx.engine".into(), e.clone());
     }
-    vaccel::config::init_logging(cfg.log_level);
+    vaccel::config::init_logging_with(cfg.log_level, cfg.log_format);
     vaccel::runtime_with(cfg)
 }
 

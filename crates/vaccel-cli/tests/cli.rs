@@ -313,3 +313,37 @@ fn agent_bad_input_is_one_clear_line() {
         stderr(&o)
     );
 }
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let o = Command::new(env!("CARGO_BIN_EXE_vaccel"))
+        .args(["--log-level", "3", "--log-format", "json", "noop"])
+        .env("VACCEL_PLUGINS", "noop")
+        .env_remove("VACCEL_LOG_FORMAT")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    let lines: Vec<&str> = err.lines().collect();
+    assert!(!lines.is_empty(), "info logs expected (plugin loaded)");
+    for l in &lines {
+        let v: serde_json::Value =
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+        assert!(v["timestamp"].is_string() && v["level"] == "INFO", "{l}");
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("\"message\":\"loaded plugin\"")
+                && l.contains("\"plugin\":\"noop\"")),
+        "{err}"
+    );
+    // The environment variable does the same; a bad value is one clear line.
+    let o = Command::new(env!("CARGO_BIN_EXE_vaccel"))
+        .args(["noop"])
+        .env("VACCEL_PLUGINS", "noop")
+        .env("VACCEL_LOG_FORMAT", "xml")
+        .output()
+        .unwrap();
+    assert_one_line_error(&o, "VACCEL_LOG_FORMAT=xml: expected text or json");
+}

@@ -5,6 +5,7 @@
 //! | `VACCEL_PLUGINS` | `:`-separated plugin names or `.so` paths, in priority order | every built-in plugin |
 //! | `VACCEL_BACKENDS` | deprecated alias of `VACCEL_PLUGINS` | – |
 //! | `VACCEL_LOG_LEVEL` | 1 error, 2 warn, 3 info, 4 debug | 1 |
+//! | `VACCEL_LOG_FORMAT` | `text` (human-readable) or `json` (one JSON object per line, for log collectors) | `text` |
 //! | `VACCEL_PROFILING_ENABLED` | `1`/`true`: record per-op profiling regions | off |
 //! | `VACCEL_OP_FALLBACK` | `1`: an op the session's plugin lacks goes to the next loaded plugin matching the hint; `0`: never | on when `VACCEL_PLUGINS` is unset, else off |
 
@@ -17,6 +18,8 @@ pub struct Config {
     pub plugins: Option<String>,
     /// Log level 1–4.
     pub log_level: u8,
+    /// Log line format (`VACCEL_LOG_FORMAT`).
+    pub log_format: LogFormat,
     /// Per-op profiling.
     pub profiling: bool,
     /// Per-op fallback to other plugins matching the hint (`VACCEL_OP_FALLBACK`).
@@ -31,6 +34,28 @@ pub struct Config {
     /// Warnings found while reading the configuration (e.g. deprecated
     /// variables), logged when the runtime is built — after logging is set up.
     pub warnings: Vec<String>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable: time, level, message, `key=value` fields.
+    #[default]
+    Text,
+    /// One JSON object per line (`timestamp`, `level`, `fields`, `span`s),
+    /// for log collectors.
+    Json,
+}
+
+/// Parse `VACCEL_LOG_FORMAT`.
+pub fn parse_log_format(v: &str) -> Result<LogFormat> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "text" | "" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        _ => Err(Error::inval(format!(
+            "VACCEL_LOG_FORMAT={v}: expected text or json"
+        ))),
+    }
 }
 
 /// Parse a boolean flag the way users write them.
@@ -81,6 +106,10 @@ impl Config {
                 .map(|v| parse_log_level(&v))
                 .transpose()?
                 .unwrap_or(1),
+            log_format: get("VACCEL_LOG_FORMAT")
+                .map(|v| parse_log_format(&v))
+                .transpose()?
+                .unwrap_or_default(),
             profiling: get("VACCEL_PROFILING_ENABLED")
                 .map(|v| parse_bool("VACCEL_PROFILING_ENABLED", &v))
                 .transpose()?
@@ -104,9 +133,15 @@ impl Config {
     }
 }
 
-/// Install a `tracing` subscriber writing to stderr at `level` (1–4).
+/// Install a `tracing` subscriber writing text to stderr at `level` (1–4).
 /// Does nothing if the process already has one.
 pub fn init_logging(level: u8) {
+    init_logging_with(level, LogFormat::Text);
+}
+
+/// Install a `tracing` subscriber writing to stderr at `level` (1–4) in
+/// `format`. Does nothing if the process already has one.
+pub fn init_logging_with(level: u8, format: LogFormat) {
     let filter = match level {
         0 | 1 => tracing::Level::ERROR,
         2 => tracing::Level::WARN,
@@ -114,20 +149,28 @@ pub fn init_logging(level: u8) {
         4 => tracing::Level::DEBUG,
         _ => tracing::Level::TRACE,
     };
-    let _ = tracing_subscriber::fmt()
+    let b = tracing_subscriber::fmt()
         .with_max_level(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    let _ = match format {
+        LogFormat::Text => b.try_init(),
+        LogFormat::Json => b.json().flatten_event(true).try_init(),
+    };
 }
 
-/// [`init_logging`] at the level `VACCEL_LOG_LEVEL` asks for (invalid values log at level 1).
+/// [`init_logging_with`] at the level and format `VACCEL_LOG_LEVEL` and
+/// `VACCEL_LOG_FORMAT` ask for (invalid values: level 1, text).
 pub fn init_logging_from_env() {
     let level = std::env::var("VACCEL_LOG_LEVEL")
         .ok()
         .and_then(|v| parse_log_level(&v).ok())
         .unwrap_or(1);
-    init_logging(level);
+    let format = std::env::var("VACCEL_LOG_FORMAT")
+        .ok()
+        .and_then(|v| parse_log_format(&v).ok())
+        .unwrap_or_default();
+    init_logging_with(level, format);
 }
 
 #[cfg(test)]
@@ -186,6 +229,16 @@ mod tests {
                 .unwrap()
                 .fallback_enabled()
         );
+    }
+
+    #[test]
+    fn log_format() {
+        assert_eq!(cfg(&[]).unwrap().log_format, LogFormat::Text);
+        let c = cfg(&[("VACCEL_LOG_FORMAT", "JSON")]).unwrap();
+        assert_eq!(c.log_format, LogFormat::Json);
+        let e = cfg(&[("VACCEL_LOG_FORMAT", "xml")]).unwrap_err();
+        assert!(e.message().contains("VACCEL_LOG_FORMAT=xml"), "{e}");
+        assert!(e.message().contains("text or json"), "{e}");
     }
 
     #[test]

@@ -103,7 +103,7 @@ pub fn runtime() -> Result<&'static Runtime> {
     static RT: OnceLock<Result<Runtime>> = OnceLock::new();
     RT.get_or_init(|| {
         let cfg = Config::from_env()?;
-        config::init_logging(cfg.log_level);
+        config::init_logging_with(cfg.log_level, cfg.log_format);
         runtime_with(cfg)
     })
     .as_ref()
