@@ -14,6 +14,7 @@ use std::borrow::Cow;
 use std::ffi::CStr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use ort::session::builder::GraphOptimizationLevel;
@@ -316,12 +317,15 @@ impl Engine for OrtEngine {
             }
             .map_err(|e| load_error(name, &e))
         };
-        let session = catch_unwind(AssertUnwindSafe(build)).unwrap_or_else(|p| {
-            Err(Error::inval(format!(
-                "cannot load ONNX model '{name}' with onnxruntime: {}",
-                panic_text(&*p)
-            )))
-        })?;
+        let build_caught = || {
+            catch_unwind(AssertUnwindSafe(build)).unwrap_or_else(|p| {
+                Err(Error::inval(format!(
+                    "cannot load ONNX model '{name}' with onnxruntime: {}",
+                    panic_text(&*p)
+                )))
+            })
+        };
+        let session = build_caught()?;
         if session.outputs.is_empty() {
             return Err(Error::inval(format!(
                 "cannot parse ONNX model '{name}': the graph has no outputs"
@@ -337,22 +341,53 @@ impl Engine for OrtEngine {
             .iter()
             .map(|o| spec(&o.name, &o.output_type))
             .collect();
+        // `ort` runs a session through `&mut`, so one session serves one
+        // call at a time: keep enough sessions that concurrent callers can
+        // use every core (cores ÷ intra-op threads; one when each run
+        // already uses all cores).
+        let mut sessions = vec![Mutex::new(session)];
+        for _ in 1..parallel_runs(threads) {
+            sessions.push(Mutex::new(build_caught()?));
+        }
         Ok(Box::new(OrtModel {
             name: name.to_string(),
-            session: Mutex::new(session),
+            sessions,
+            next: AtomicUsize::new(0),
             inputs,
             outputs,
         }))
     }
 }
 
-/// A model loaded by onnxruntime. `ort` needs `&mut Session` to run, so runs
-/// are serialised; each run uses all intra-op threads.
+/// How many runs of one model may proceed at once with `threads` intra-op
+/// threads each: the cores divided among them, at least one.
+fn parallel_runs(threads: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores / threads.max(1)).max(1)
+}
+
+/// A model loaded by onnxruntime. `ort` needs `&mut Session` to run, so each
+/// session serves one run at a time; a model keeps [`parallel_runs`]
+/// sessions (each run uses its intra-op threads).
 struct OrtModel {
     name: String,
-    session: Mutex<Session>,
+    sessions: Vec<Mutex<Session>>,
+    next: AtomicUsize,
     inputs: Vec<IoSpec>,
     outputs: Vec<IoSpec>,
+}
+
+impl OrtModel {
+    /// A free session, or (all busy) the next one in turn, waiting for it.
+    fn session(&self) -> std::sync::MutexGuard<'_, Session> {
+        for m in &self.sessions {
+            if let Ok(g) = m.try_lock() {
+                return g;
+            }
+        }
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.sessions.len();
+        self.sessions[i].lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl std::fmt::Debug for OrtModel {
@@ -460,7 +495,7 @@ impl Model for OrtModel {
                 ))
             })
             .collect::<Result<_>>()?;
-        let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
+        let mut session = self.session();
         let outs = session.run(values).map_err(|e| ort_err(&self.name, e))?;
         self.outputs
             .iter()
@@ -493,7 +528,7 @@ impl Model for OrtModel {
             .first()
             .map(|s| s.name.as_str())
             .ok_or_else(|| Error::inval(format!("model '{}' has no outputs", self.name)))?;
-        let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
+        let mut session = self.session();
         let outs = session
             .run(ort::inputs![in_name => input])
             .map_err(|e| ort_err(&self.name, e))?;
