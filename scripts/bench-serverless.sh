@@ -29,7 +29,8 @@ done
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 
 python3 scripts/setup_models.py >&2
-cargo build --quiet --release -p vaccel-cli -p vaccel-watchdog --example hello >&2
+cargo build --quiet --release -p vaccel-cli --bin vaccel >&2
+cargo build --quiet --release -p vaccel-watchdog --example hello >&2
 VACCEL=target/release/vaccel
 HELLO=target/release/examples/hello
 OUT=target/bench-serverless

@@ -79,6 +79,10 @@ class Model:
 def handler_for(model: Model):
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in separate writes: without this, Nagle's
+        # algorithm + delayed ACKs add ~40 ms per response (a real server
+        # such as gunicorn sets TCP_NODELAY too).
+        disable_nagle_algorithm = True
 
         def log_message(self, *args):  # quiet: logging per request would dominate
             pass
@@ -137,6 +141,7 @@ def main(argv=None) -> int:
                                          bind_and_activate=False)
             srv.socket.close()
             srv.socket = sock
+            srv.handle_error = lambda request, client_address: None  # clients hanging up
             try:
                 srv.serve_forever()
             except KeyboardInterrupt:
