@@ -33,7 +33,10 @@ mod floor;
 mod images;
 mod plot;
 mod report;
+mod soak;
 mod timing;
+
+pub use soak::Soak;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -45,6 +48,7 @@ use serde::Serialize;
 use vaccel::shm::SharedVec;
 use vaccel::{Code, OpType, PluginType, Runtime, Session};
 use vaccel_plugin_remote::{RemotePlugin, Settings};
+use vaccel_transport::Address;
 
 pub use agent::AgentSpec;
 pub use report::Machine;
@@ -162,7 +166,7 @@ pub struct Options {
 }
 
 /// The sections `Options::only` may name.
-pub const SECTIONS: [&str; 4] = ["noop", "sgemm", "classify", "aes"];
+pub const SECTIONS: [&str; 5] = ["noop", "sgemm", "classify", "aes", "soak"];
 
 impl Options {
     /// Defaults: full run, both transports, `target/bench-ops`.
@@ -318,6 +322,9 @@ pub struct Results {
     pub aes: Section,
     /// The agent's memory (none when the agent is not a child of this run).
     pub agent_memory: Option<Memory>,
+    /// The agent's memory under sustained mixed load from many connections
+    /// (Unix socket), per round.
+    pub soak: Option<Soak>,
 }
 
 /// What a run produced.
@@ -718,6 +725,17 @@ pub fn run(local: &Runtime, opts: &Options, out: &mut dyn Write) -> Result<Repor
     } else {
         Options::not_selected()
     };
+    let soak = match (opts.runs("soak"), agent.pid, agent.address(Transport::Unix)) {
+        (true, Some(pid), Some(addr)) => Some(soak_section(&mut ctx, addr, pid, opts.quick)?),
+        (true, _, _) => {
+            writeln!(
+                ctx.out,
+                "== agent memory under load: SKIPPED (needs a child agent on a Unix socket) ==\n"
+            )?;
+            None
+        }
+        _ => None,
+    };
     let rss_end = agent.pid.and_then(agent::memory_kib);
     let agent_memory = match (rss_warm, rss_end) {
         (Some((warm, _)), Some((end, peak))) => Some(Memory {
@@ -758,6 +776,7 @@ pub fn run(local: &Runtime, opts: &Options, out: &mut dyn Write) -> Result<Repor
         classify,
         aes,
         agent_memory,
+        soak,
     };
     let json = opts.out_dir.join("results.json");
     let f = std::fs::File::create(&json).map_err(|e| Error::io(json.display(), e))?;
@@ -775,6 +794,41 @@ pub fn run(local: &Runtime, opts: &Options, out: &mut dyn Write) -> Result<Repor
     drop(remote_rts);
     drop(agent);
     Ok(Report { results, files })
+}
+
+fn soak_section(ctx: &mut Ctx<'_>, addr: &Address, pid: u32, quick: bool) -> Result<Soak> {
+    let spec = soak::SoakSpec {
+        clients: 64,
+        rounds: if quick { 4 } else { 8 },
+        ops_per_round: if quick { 100 } else { 400 },
+    };
+    writeln!(
+        ctx.out,
+        "== agent memory under load: {} clients (one connection each) × {} ops per round, mixed NOOP / AES 4 KiB / SGEMM 64 / MINMAX, {} rounds ==",
+        spec.clients, spec.ops_per_round, spec.rounds
+    )?;
+    let s = soak::run(addr, None, pid, spec)?;
+    let mut table = Table::new(["round", "agent VmRSS MiB"]);
+    for (i, r) in s.rss_kib.iter().enumerate() {
+        let label = if i == 0 {
+            "1 (warm-up)".to_string()
+        } else {
+            (i + 1).to_string()
+        };
+        table.row(vec![label, format!("{:.1}", *r as f64 / 1024.0)]);
+    }
+    writeln!(ctx.out, "{}", table.render())?;
+    writeln!(
+        ctx.out,
+        "{} ops in {:.1} s, {} failed or wrong; RSS growth after the warm-up round: {:+.1} %, over the second half of the rounds: {:+.1} %\n",
+        s.ops,
+        s.seconds,
+        s.errors,
+        s.growth() * 100.0,
+        s.late_growth() * 100.0
+    )?;
+    ctx.out.flush()?;
+    Ok(s)
 }
 
 fn noop_section(ctx: &mut Ctx<'_>, req: usize, resp: usize) -> Result<Section> {
