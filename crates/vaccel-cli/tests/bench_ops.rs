@@ -37,6 +37,10 @@ fn bench_ops_quick_prints_tables_and_writes_plots_and_json() {
         "1280×720",
         "== AES-128-CBC",
         "local MB/s",
+        "== agent memory under load: 8 clients",
+        "1 (warm-up)",
+        "480 ops in ",
+        ", 0 failed; RSS growth",
         "== agent memory ==",
         "agent VmRSS after warm-up (sessions open, NOOP comparison done): ",
         "agent VmRSS at the end: ",
@@ -70,6 +74,9 @@ fn bench_ops_quick_prints_tables_and_writes_plots_and_json() {
     assert_eq!(v["settings"]["noop_reply_bytes"], 28);
     assert!(v["agent_memory"]["end_rss_kib"].as_u64().unwrap() > 0);
     assert_eq!(v["sgemm"]["points"].as_array().unwrap().len(), 3);
+    assert_eq!(v["soak"]["errors"], 0);
+    assert_eq!(v["soak"]["ops"], 480);
+    assert_eq!(v["soak"]["rss_kib"].as_array().unwrap().len(), 3);
     assert_eq!(v["aes"]["points"].as_array().unwrap().len(), 8);
     let noop = &v["noop"]["points"][0];
     for k in ["local", "unix", "tcp", "floor_unix", "floor_tcp"] {
