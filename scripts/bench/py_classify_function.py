@@ -34,25 +34,9 @@ from PIL import Image
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
-from reference_classify import CROP, MEAN, RESIZE_SHORT, STD, softmax  # noqa: E402
+from reference_classify import preprocess, softmax  # noqa: E402
 
 MAX_BODY = 16 << 20
-
-
-def preprocess(data: bytes) -> np.ndarray:
-    with Image.open(io.BytesIO(data)) as im:
-        im = im.convert("RGB")
-        w, h = im.size
-        if w <= h:
-            nw, nh = RESIZE_SHORT, int(h * RESIZE_SHORT / w + 0.5)
-        else:
-            nw, nh = int(w * RESIZE_SHORT / h + 0.5), RESIZE_SHORT
-        im = im.resize((nw, nh), Image.BILINEAR)
-        left, top = (nw - CROP) // 2, (nh - CROP) // 2
-        im = im.crop((left, top, left + CROP, top + CROP))
-        x = np.asarray(im, dtype=np.float32)
-    x = (x - MEAN) / STD
-    return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
 
 
 class Model:
@@ -68,7 +52,7 @@ class Model:
 
     def classify(self, data: bytes, top: int = 5):
         t0 = time.perf_counter()
-        x = preprocess(data)
+        x = preprocess(io.BytesIO(data))  # the reference's exact preprocessing
         logits = self.sess.run([self.out], {self.inp: x})[0].reshape(-1)
         probs = softmax(logits)
         order = np.argsort(-probs, kind="stable")[:top]
