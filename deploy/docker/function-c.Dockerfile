@@ -11,7 +11,9 @@
 ARG RUST_VERSION=1.95.0
 ARG DEBIAN_RELEASE=bookworm
 
-FROM rust:${RUST_VERSION}-slim-${DEBIAN_RELEASE} AS build
+# The full rust image (not -slim): it has the C++ compiler that builds
+# OpenH264, the video decoder of `vaccel bench --video`, from source.
+FROM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY crates crates

@@ -10,11 +10,16 @@ use vaccel_bench::ops::{AgentSpec, Options, Transport};
 
 use crate::Cli;
 
-/// Arguments of `vaccel bench`.
+/// Arguments of `vaccel bench`: a load test (`vaccel bench URL [flags]`)
+/// or one of the subcommands.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct Args {
     #[command(subcommand)]
-    pub command: BenchCommand,
+    pub command: Option<BenchCommand>,
+    /// `vaccel bench URL [flags]`: load-test a function.
+    #[command(flatten)]
+    pub load: Box<vaccel_loadtest::cli::LoadArgs>,
 }
 
 /// Benchmarks.
@@ -22,6 +27,38 @@ pub struct Args {
 pub enum BenchCommand {
     /// The same op local vs remote (agent process over unix and tcp), side by side, as ratios.
     Ops(OpsArgs),
+    /// Render the HTML report of a results folder, or of a JTL file (ours or JMeter's).
+    Report(ReportArgs),
+    /// Combine the results folders of several bench instances (e.g. the pods of a Job) into one.
+    Merge(MergeArgs),
+}
+
+/// Arguments of `vaccel bench report`.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// A results folder (study.json …), a folder of .jtl files, or one .jtl file.
+    #[arg(value_name = "RESULTS_DIR|FILE.jtl")]
+    pub input: PathBuf,
+    /// Where to write the report [default: report.html in the folder, or FILE.html beside the JTL].
+    #[arg(short = 'o', long, value_name = "FILE.html")]
+    pub output: Option<PathBuf>,
+}
+
+/// Arguments of `vaccel bench merge`.
+#[derive(Debug, clap::Args)]
+pub struct MergeArgs {
+    /// The instances' results folders (same study, run at the same time).
+    #[arg(value_name = "DIR", required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// The merged results folder.
+    #[arg(short = 'o', long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Write into a non-empty output folder.
+    #[arg(long)]
+    pub force: bool,
+    /// Do not write report.html.
+    #[arg(long)]
+    pub no_report: bool,
 }
 
 /// Arguments of `vaccel bench ops`.
@@ -91,7 +128,10 @@ fn agent_args(cli: &Cli) -> Vec<OsString> {
 
 pub fn run(cli: &Cli, rt: &vaccel::Runtime, a: &Args, out: &mut dyn Write) -> anyhow::Result<()> {
     match &a.command {
-        BenchCommand::Ops(o) => {
+        None => load(&a.load, out),
+        Some(BenchCommand::Report(r)) => report(r, out),
+        Some(BenchCommand::Merge(m)) => merge(m, out),
+        Some(BenchCommand::Ops(o)) => {
             let agent = AgentSpec::Spawn {
                 exe: agent_exe(o)?,
                 args: agent_args(cli),
@@ -116,4 +156,62 @@ pub fn run(cli: &Cli, rt: &vaccel::Runtime, a: &Args, out: &mut dyn Write) -> an
             Ok(())
         }
     }
+}
+
+/// `vaccel bench URL [flags]`: run the study; failed thresholds are a
+/// [`vaccel_loadtest::ThresholdsFailed`] error (exit status 3).
+fn load(a: &vaccel_loadtest::cli::LoadArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let command = std::iter::once("vaccel".to_string())
+        .chain(std::env::args().skip(1))
+        .collect();
+    let opts = a.to_options(command)?;
+    let report = vaccel_loadtest::run(&opts, out)?;
+    if report.interrupted {
+        bail!(
+            "interrupted; the finished configurations are in {}",
+            report.dir.display()
+        );
+    }
+    if !report.failures.is_empty() {
+        return Err(vaccel_loadtest::ThresholdsFailed(report.failures).into());
+    }
+    Ok(())
+}
+
+/// `vaccel bench report`: re-render the HTML report from a results folder or a JTL.
+fn report(a: &ReportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let html = a
+        .output
+        .clone()
+        .unwrap_or_else(|| vaccel_loadtest::report::default_output(&a.input));
+    let loaded = vaccel_loadtest::report::write_report(&a.input, &html)?;
+    let requests: u64 = loaded.results.iter().map(|r| r.count()).sum();
+    writeln!(
+        out,
+        "report: {} ({} configuration(s), {requests} requests)",
+        html.display(),
+        loaded.results.len()
+    )?;
+    Ok(())
+}
+
+/// `vaccel bench merge`: combine several instances' results folders.
+fn merge(a: &MergeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let opts = vaccel_loadtest::merge::MergeOptions {
+        force: a.force,
+        no_report: a.no_report,
+        command: std::iter::once("vaccel".to_string())
+            .chain(std::env::args().skip(1))
+            .collect(),
+    };
+    let m = vaccel_loadtest::merge::merge(&a.inputs, &a.out, &opts)?;
+    out.write_all(vaccel_loadtest::study::table(&m.summaries).as_bytes())?;
+    writeln!(
+        out,
+        "merged {} instance(s), {} rows: {}",
+        a.inputs.len(),
+        m.rows,
+        m.dir.display()
+    )?;
+    Ok(())
 }

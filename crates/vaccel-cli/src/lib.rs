@@ -71,7 +71,7 @@ pub enum Command {
     Sgemm(ops::SgemmArgs),
     /// AES-CBC encrypt or decrypt a file (PKCS#7 padding).
     Aes(ops::AesArgs),
-    /// Benchmarks: the same op local vs remote, side by side (`bench ops`).
+    /// Benchmarks: load-test a function (`bench URL`), the same op local vs remote (`bench ops`).
     Bench(bench::Args),
     /// Serve one request with a built-in function, as a forking watchdog runs it (stdin to stdout).
     Function(function::Args),
@@ -204,6 +204,11 @@ pub fn main_with_args<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
         Err(e) => {
             let _ = lock.flush();
             eprintln!("error: {}", describe(&e));
+            if e.downcast_ref::<vaccel_loadtest::ThresholdsFailed>()
+                .is_some()
+            {
+                return ExitCode::from(vaccel_loadtest::ThresholdsFailed::EXIT_CODE);
+            }
             ExitCode::FAILURE
         }
     }

@@ -273,3 +273,131 @@ fn stack_serves_classify_blur_and_the_function_list_then_stops_on_sigterm() {
     let st = stack.child.wait().unwrap();
     assert!(st.success(), "vaccel up exited with {st}");
 }
+
+/// The serverless study end to end: `vaccel bench` posts the frames of the
+/// test video to `vaccel up`'s blur function, 2 threads × 2 think times,
+/// and writes the JTL, the summaries and the HTML report; `vaccel bench
+/// report` re-renders the report from one JTL. With a headless Chromium on
+/// the machine the report is also screenshotted (charts must render).
+#[test]
+fn bench_study_against_the_blur_function() {
+    let stack = Stack::start();
+    let out = tempfile::tempdir().unwrap();
+    let study = out.path().join("study");
+    let url = format!("http://{}/function/blur", stack.addr);
+    let o = Command::new(env!("CARGO_BIN_EXE_vaccel"))
+        .args(["bench", &url, "--video"])
+        .arg(workspace_root().join("test-data/video/portrait-pan.mp4"))
+        .args([
+            "--max-frames",
+            "6",
+            "--threads",
+            "1,2",
+            "--think",
+            "0,100ms",
+            "--iterations",
+            "3",
+            "--pause",
+            "0s",
+            "--quiet",
+            "--fail-if",
+            "success>=1",
+            "--out",
+        ])
+        .arg(&study)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for label in ["t1-think0s", "t1-think100ms", "t2-think0s", "t2-think100ms"] {
+        let dir = study.join(label);
+        let jtl = std::fs::read_to_string(dir.join("results.jtl")).unwrap();
+        let mut lines = jtl.lines();
+        assert!(
+            lines
+                .next()
+                .unwrap()
+                .starts_with("timeStamp,elapsed,label,responseCode,responseMessage,threadName,dataType,success,failureMessage,bytes,sentBytes,grpThreads,allThreads,URL,Latency,IdleTime,Connect,"),
+            "{label}: JMeter columns first"
+        );
+        let threads = if label.starts_with("t1") { 1 } else { 2 };
+        assert_eq!(lines.count(), 3 * threads, "{label}: one row per request");
+        let s: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+        assert_eq!(s["count"], 3 * threads as u64, "{label}: {s}");
+        assert_eq!(s["success_rate"], 1.0, "{label}: {s}");
+        // The function's own timings came through the gateway's headers.
+        assert!(s["handler_ms"]["median"].as_f64().unwrap() > 0.0, "{s}");
+        assert!(s["op_ms"]["median"].as_f64().unwrap() > 0.0, "{s}");
+        assert!(dir.join("histograms.hlog").is_file());
+    }
+    let html = std::fs::read_to_string(study.join("report.html")).unwrap();
+    assert!(html.matches("<svg").count() >= 8, "charts in the report");
+    assert!(
+        !html.contains("src=\"http") && !html.contains("href=\"http"),
+        "self-contained"
+    );
+
+    // Re-render from one JTL file.
+    let single = out.path().join("single.html");
+    let o = Command::new(env!("CARGO_BIN_EXE_vaccel"))
+        .args(["bench", "report"])
+        .arg(study.join("t2-think0s/results.jtl"))
+        .arg("-o")
+        .arg(&single)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(std::fs::read_to_string(&single).unwrap().contains("<svg"));
+
+    // The screenshot, where a headless browser exists.
+    let chromium = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|b| {
+            Command::new(b)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+    match chromium {
+        Some(b) => {
+            let png = out.path().join("report.png");
+            let st = Command::new(b)
+                .args([
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--window-size=1400,2400",
+                ])
+                .arg(format!("--screenshot={}", png.display()))
+                .arg(format!("file://{}", study.join("report.html").display()))
+                .output()
+                .unwrap();
+            assert!(
+                st.status.success(),
+                "{}",
+                String::from_utf8_lossy(&st.stderr)
+            );
+            let img = image::open(&png).unwrap().to_rgb8();
+            // Charts draw coloured series: count clearly coloured pixels.
+            let coloured = img
+                .pixels()
+                .filter(|p| {
+                    let (mx, mn) = (p.0.iter().max().unwrap(), p.0.iter().min().unwrap());
+                    mx - mn > 80
+                })
+                .count();
+            assert!(
+                coloured > 2000,
+                "the screenshot shows charts ({coloured} coloured pixels)"
+            );
+        }
+        None => eprintln!(
+            "SKIPPED: report screenshot (no headless chromium on this machine; apt-get install chromium)"
+        ),
+    }
+}
