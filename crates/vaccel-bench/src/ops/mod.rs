@@ -743,7 +743,7 @@ pub fn run(local: &Runtime, opts: &Options, out: &mut dyn Write) -> Result<Repor
         (true, _, _) => {
             writeln!(
                 ctx.out,
-                "== agent memory under load: SKIPPED (needs a child agent on a Unix socket) ==\n"
+                "== agent memory under load ==\nnot measured: needs the agent as a child process of this run, on a Unix socket\n"
             )?;
             None
         }
