@@ -42,6 +42,9 @@ pub struct OpsArgs {
     /// Milliseconds per variant and point (overrides the full/quick default; tests use a few).
     #[arg(long, hide = true, value_name = "MS")]
     pub budget_ms: Option<u64>,
+    /// Run only these sections, comma-separated (the socket bandwidth runs with sgemm).
+    #[arg(long, value_delimiter = ',', value_parser = vaccel_bench::ops::SECTIONS)]
+    pub only: Option<Vec<String>>,
     /// The `vaccel` executable to run the agent with (default: this one).
     #[arg(long, hide = true, value_name = "PATH")]
     pub agent_exe: Option<PathBuf>,
@@ -101,6 +104,7 @@ pub fn run(cli: &Cli, rt: &vaccel::Runtime, a: &Args, out: &mut dyn Write) -> an
             opts.images_dir = o.images.clone();
             opts.budget = o.budget_ms.map(|ms| Duration::from_millis(ms.max(1)));
             opts.hint = vaccel::PluginType::parse(&cli.hint)?;
+            opts.only = o.only.clone();
             opts.command = std::iter::once("vaccel".to_string())
                 .chain(std::env::args().skip(1))
                 .collect::<Vec<_>>()

@@ -156,7 +156,13 @@ pub struct Options {
     pub agent: AgentSpec,
     /// The command line, recorded in `results.json`.
     pub command: String,
+    /// Run only these sections (`noop`, `sgemm`, `classify`, `aes`; the
+    /// socket bandwidth runs with `sgemm`); `None` runs all.
+    pub only: Option<Vec<String>>,
 }
+
+/// The sections `Options::only` may name.
+pub const SECTIONS: [&str; 4] = ["noop", "sgemm", "classify", "aes"];
 
 impl Options {
     /// Defaults: full run, both transports, `target/bench-ops`.
@@ -170,6 +176,20 @@ impl Options {
             hint: PluginType::empty(),
             agent,
             command: "vaccel bench ops".into(),
+            only: None,
+        }
+    }
+
+    fn runs(&self, section: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|o| o.iter().any(|s| s == section))
+    }
+
+    fn not_selected() -> Section {
+        Section {
+            skipped: Some("not selected (--only)".into()),
+            ..Section::default()
         }
     }
 
@@ -674,12 +694,30 @@ pub fn run(local: &Runtime, opts: &Options, out: &mut dyn Write) -> Result<Repor
         out_dir: &opts.out_dir,
         files: Vec::new(),
     };
-    let noop = noop_section(&mut ctx, req_bytes, resp_bytes)?;
+    let noop = if opts.runs("noop") {
+        noop_section(&mut ctx, req_bytes, resp_bytes)?
+    } else {
+        Options::not_selected()
+    };
     let rss_warm = agent.pid.and_then(agent::memory_kib);
-    let bandwidth = bandwidth_section(&mut ctx, opts.bandwidth_bytes())?;
-    let sgemm = sgemm_section(&mut ctx, opts.quick)?;
-    let classify = classify_section(&mut ctx, opts)?;
-    let aes = aes_section(&mut ctx)?;
+    let (bandwidth, sgemm) = if opts.runs("sgemm") {
+        (
+            bandwidth_section(&mut ctx, opts.bandwidth_bytes())?,
+            sgemm_section(&mut ctx, opts.quick)?,
+        )
+    } else {
+        (Vec::new(), Options::not_selected())
+    };
+    let classify = if opts.runs("classify") {
+        classify_section(&mut ctx, opts)?
+    } else {
+        Options::not_selected()
+    };
+    let aes = if opts.runs("aes") {
+        aes_section(&mut ctx)?
+    } else {
+        Options::not_selected()
+    };
     let rss_end = agent.pid.and_then(agent::memory_kib);
     let agent_memory = match (rss_warm, rss_end) {
         (Some((warm, _)), Some((end, peak))) => Some(Memory {
