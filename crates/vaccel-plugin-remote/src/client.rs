@@ -5,7 +5,9 @@
 //! the reply with its request id. Whichever waiting thread finds no reader
 //! becomes the reader (leader/follower): it reads frames and hands other
 //! threads their replies. A lone caller reads its own reply directly, so a
-//! round trip costs no thread hand-off.
+//! round trip costs no thread hand-off. Frames are read through a buffer,
+//! so a small reply costs one `read`; a large one goes straight into its
+//! own buffer after the bytes already buffered.
 
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
@@ -43,11 +45,30 @@ impl Reply {
     }
 }
 
-#[derive(Default)]
+/// Size of the read buffer: replies up to this size (header included)
+/// are read through it, usually with one `read` each.
+const READ_BUF: usize = 16 << 10;
+
+/// The reader's progress, kept across read ticks.
 struct ReadState {
-    hdr: [u8; HEADER_LEN],
-    hdr_got: usize,
+    /// Unconsumed bytes are `buf[start..end]`.
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// A frame larger than the buffer being read into its own payload
+    /// buffer: header, payload, bytes received so far.
     body: Option<(Header, Vec<u64>, usize)>,
+}
+
+impl Default for ReadState {
+    fn default() -> Self {
+        ReadState {
+            buf: vec![0; READ_BUF],
+            start: 0,
+            end: 0,
+            body: None,
+        }
+    }
 }
 
 struct Shared {
@@ -281,44 +302,86 @@ impl Connection {
 
 /// Read (part of) one frame. `Ok(None)`: the read tick expired; progress is kept.
 fn read_frame(s: &mut Stream, st: &mut ReadState, max_frame: u32) -> Result<Option<Reply>, String> {
-    fn fill(s: &mut Stream, buf: &mut [u8], got: &mut usize) -> Result<bool, String> {
-        while *got < buf.len() {
-            match s.read(&mut buf[*got..]) {
+    /// One read; `Ok(0)`: the tick expired.
+    fn read_some(s: &mut Stream, buf: &mut [u8]) -> Result<usize, String> {
+        loop {
+            match s.read(buf) {
                 Ok(0) => return Err("the agent closed the connection".into()),
-                Ok(n) => *got += n,
+                Ok(n) => return Ok(n),
                 Err(e)
                     if matches!(
                         e.kind(),
                         std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                     ) =>
                 {
-                    return Ok(false);
+                    return Ok(0);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e.to_string()),
             }
         }
-        Ok(true)
     }
-    if st.body.is_none() {
-        let mut got = st.hdr_got;
-        let mut hdr = st.hdr;
-        let complete = fill(s, &mut hdr, &mut got)?;
-        st.hdr = hdr;
-        st.hdr_got = got;
-        if !complete {
-            return Ok(None);
+    if let Some((h, words, got)) = st.body.as_mut() {
+        let len = h.len as usize;
+        let buf = &mut bytemuck::cast_slice_mut::<u64, u8>(words)[..len];
+        while *got < len {
+            match read_some(s, &mut buf[*got..])? {
+                0 => return Ok(None),
+                n => *got += n,
+            }
         }
-        let h = Header::decode(&st.hdr, max_frame).map_err(|e| e.to_string())?;
-        st.body = Some((h, vec![0u64; (h.len as usize).div_ceil(8)], 0));
-        st.hdr_got = 0;
+        let (header, words, _) = st.body.take().expect("set above");
+        return Ok(Some(Reply { header, words }));
     }
-    let (h, words, got) = st.body.as_mut().expect("set above");
-    let len = h.len as usize;
-    let buf = &mut bytemuck::cast_slice_mut::<u64, u8>(words)[..len];
-    if !fill(s, buf, got)? {
-        return Ok(None);
+    loop {
+        let have = st.end - st.start;
+        if have >= HEADER_LEN {
+            let hb: &[u8; HEADER_LEN] = st.buf[st.start..st.start + HEADER_LEN]
+                .try_into()
+                .expect("24 bytes");
+            let header = Header::decode(hb, max_frame).map_err(|e| e.to_string())?;
+            let len = header.len as usize;
+            let mut words = vec![0u64; len.div_ceil(8)];
+            let payload = st.start + HEADER_LEN;
+            if HEADER_LEN + len <= have {
+                bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..len]
+                    .copy_from_slice(&st.buf[payload..payload + len]);
+                st.start += HEADER_LEN + len;
+                return Ok(Some(Reply { header, words }));
+            }
+            if HEADER_LEN + len > READ_BUF {
+                // Too large for the buffer: what is buffered, then the rest
+                // straight into the payload buffer.
+                let part = have - HEADER_LEN;
+                bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..part]
+                    .copy_from_slice(&st.buf[payload..payload + part]);
+                st.start = 0;
+                st.end = 0;
+                st.body = Some((header, words, part));
+                return read_frame(s, st, max_frame);
+            }
+        }
+        // Need more bytes: make room at the end, then read once.
+        if st.start == st.end {
+            st.start = 0;
+            st.end = 0;
+        } else if st.start > 0 && st.end == READ_BUF
+            || st.start + HEADER_LEN > READ_BUF
+            || st.end - st.start >= HEADER_LEN
+                && st.start + frame_len(&st.buf[st.start..]) > READ_BUF
+        {
+            st.buf.copy_within(st.start..st.end, 0);
+            st.end -= st.start;
+            st.start = 0;
+        }
+        match read_some(s, &mut st.buf[st.end..])? {
+            0 => return Ok(None),
+            n => st.end += n,
+        }
     }
-    let (header, words, _) = st.body.take().expect("set above");
-    Ok(Some(Reply { header, words }))
+}
+
+/// Header plus payload length of the frame whose header starts `b`.
+fn frame_len(b: &[u8]) -> usize {
+    HEADER_LEN + u32::from_le_bytes(b[12..16].try_into().expect("4 bytes")) as usize
 }

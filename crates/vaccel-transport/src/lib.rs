@@ -10,7 +10,8 @@
 //! | `hybrid-vsock:///run/fc.vsock:2048` | Firecracker / Cloud Hypervisor hybrid vsock: the VMM maps guest connections to vsock port P onto the host Unix socket `<path>_P`, where the agent listens |
 //!
 //! Clients get a blocking [`Stream`] ([`connect`]); the agent binds async
-//! listeners (feature `server`, tokio). Any `Read + Write` byte stream works
+//! listeners (feature `server`, tokio) and serves each accepted connection
+//! as a `BlockingStream` from plain threads. Any `Read + Write` byte stream works
 //! with the protocol, which is the extension point for other transports.
 
 use std::fmt;
@@ -22,7 +23,7 @@ use std::time::Duration;
 #[cfg(feature = "server")]
 mod server;
 #[cfg(feature = "server")]
-pub use server::{AsyncStream, Listener, ListenerOptions, ReadSide, WriteSide};
+pub use server::{AsyncStream, BlockingStream, Listener, ListenerOptions};
 
 /// Why an address could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -232,8 +233,12 @@ impl Stream {
         self.write_all_vectored(rest)
     }
 
-    /// Write every byte of every slice (`writev`, retried on short writes).
+    /// Write every byte of every slice (`writev`, retried on short writes;
+    /// a single slice goes with one `send`, which is cheaper).
     pub fn write_all_vectored(&mut self, mut bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
+        if let [one] = bufs {
+            return self.write_all(one);
+        }
         IoSlice::advance_slices(&mut bufs, 0);
         while !bufs.is_empty() {
             let n = self.write_vectored(bufs)?;
