@@ -9,8 +9,12 @@
 //!   created them; another connection's ids are refused (`EPERM`); when a
 //!   connection ends, everything it held is released.
 //! - **Limits**: connections, sessions per connection, resource bytes per
-//!   connection, frame size, per-op timeout. Ops run on a bounded blocking
-//!   pool, so one slow op does not stall the others; NOOP runs inline.
+//!   connection, frame size, per-op timeout, ops running at once. One slow
+//!   op does not stall other requests, on its connection or any other.
+//! - **Threads**: accepting runs on tokio; each connection is served by
+//!   blocking threads (leader/follower): the thread that reads a request
+//!   runs it and writes the reply, so a lone caller's round trip needs no
+//!   thread hand-off (see ARCHITECTURE.md, "The agent's threads").
 //! - **Faults**: a plugin panic is an `EBACKEND` reply; a malformed request
 //!   is an `EINVAL` reply; the agent keeps serving.
 //! - **Shutdown**: stop accepting, finish in-flight requests, release, return.
@@ -56,7 +60,7 @@ pub struct AgentConfig {
     pub max_frame: u32,
     /// Maximum time one op may take before the client gets `ETIMEDOUT`.
     pub op_timeout: Duration,
-    /// Ops running at once (the blocking pool's bound).
+    /// Ops running at once (NOOP and control requests are not counted).
     pub max_parallel_ops: usize,
     /// Host directories from which clients may name resources by path.
     pub host_paths: Vec<PathBuf>,
