@@ -453,7 +453,7 @@ impl ConnCtx {
             Ok(_) => "ok",
             Err(e) => e.code().name(),
         };
-        shared.metrics.op(op, status, started.elapsed());
+        shared.metrics.op_static(op, status, started.elapsed());
         let sent = match result {
             Ok((stores, lens)) => {
                 let outputs: Vec<&[u8]> =
@@ -480,14 +480,15 @@ impl ConnCtx {
     ) -> std::io::Result<()> {
         let shared = self.shared();
         shared.stats.requests.fetch_add(1, Ordering::Relaxed);
-        let resp = match &r {
-            Ok(resp) => resp.clone(),
+        let encoded = match &r {
+            Ok(resp) => resp.encode(id),
             Err(e) => Response::Error {
                 code: e.errno(),
                 message: e.message(),
-            },
+            }
+            .encode(id),
         };
-        let f = match resp.encode(id) {
+        let f = match encoded {
             Ok(f) => f,
             Err(e) => {
                 let msg = format!("reply too large to encode: {e}");
@@ -640,12 +641,19 @@ fn run_job(engine: &Arc<Engine>, job: Job, mode: Mode) -> (bool, Option<Job>) {
     {
         engine.dispatch(Task::Run(j));
     }
-    // Take the reader role back before replying, so the client's next
-    // request finds a reader; disarm after replying.
-    let disarm = if mode == Mode::Leader && next.is_none() {
-        ctx.claim(None)
-    } else {
-        None
+    // Take the reader role back, and disarm, before replying: the reply
+    // may let the client run at once (even on this CPU) and send its next
+    // request, which must not find the socket armed (a needless wake-up of
+    // a standby thread) nor the role free.
+    let back = mode == Mode::Leader && next.is_none() && {
+        match ctx.claim(None) {
+            Some(true) => {
+                engine.disarm(&ctx);
+                true
+            }
+            Some(false) => true,
+            None => false,
+        }
     };
     let mine = engine.timer.finish(key);
     if mine {
@@ -662,10 +670,7 @@ fn run_job(engine: &Arc<Engine>, job: Job, mode: Mode) -> (bool, Option<Job>) {
     if job.lent {
         ctx.recycle(job.words);
     }
-    if disarm == Some(true) {
-        engine.disarm(&ctx);
-    }
-    (disarm.is_some(), next)
+    (back, next)
 }
 
 /// Run a queued op and any that follow it through the same slot.
