@@ -487,7 +487,7 @@ impl RemotePlugin {
     /// [`vaccel_core::shm::SharedVec`] and this connection negotiated shared
     /// memory; maps the region on the agent first if needed.
     fn shm_ref(&self, conn: &Connection, bytes: &[u8]) -> Result<Option<[u8; 24]>> {
-        if !conn.shm || bytes.len() < SHM_MIN_BYTES {
+        if !conn.shm() || bytes.len() < SHM_MIN_BYTES {
             return Ok(None);
         }
         let Some(r) = vaccel_core::shm::lookup(bytes) else {

@@ -194,6 +194,21 @@ impl Stream {
         each!(self, s => s.shutdown(std::net::Shutdown::Both))
     }
 
+    /// Send what fits in the socket's buffer now, without waiting (0 or
+    /// `WouldBlock`: nothing went out).
+    pub fn try_send(&self, buf: &[u8]) -> io::Result<usize> {
+        let fd = each!(self, s => std::os::fd::AsRawFd::as_raw_fd(s));
+        let flags =
+            nix::sys::socket::MsgFlags::MSG_DONTWAIT | nix::sys::socket::MsgFlags::MSG_NOSIGNAL;
+        loop {
+            match nix::sys::socket::send(fd, buf, flags) {
+                Ok(n) => return Ok(n),
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
     /// Whether this is a Unix socket (shared-memory capable).
     pub fn is_unix(&self) -> bool {
         matches!(self, Stream::Unix(_))
