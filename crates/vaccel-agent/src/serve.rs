@@ -116,14 +116,17 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Marks the reader done if the leader unwinds, so the connection still
-/// drains and releases.
-struct LeadGuard<'a>(&'a ConnCtx);
+/// Marks the reader done if the leader unwinds while it holds the reader
+/// role, so the connection still drains and releases.
+struct LeadGuard<'a> {
+    ctx: &'a ConnCtx,
+    holding: bool,
+}
 
 impl Drop for LeadGuard<'_> {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            self.0.reader_finished();
+        if self.holding && std::thread::panicking() {
+            self.ctx.reader_finished();
         }
     }
 }
@@ -194,7 +197,10 @@ impl ConnCtx {
     /// Serve as this connection's leader until the role passes to another
     /// thread or reading ends.
     pub fn lead(self: &Arc<Self>) {
-        let _guard = LeadGuard(self);
+        let mut guard = LeadGuard {
+            ctx: self,
+            holding: true,
+        };
         let max_frame = self.shared().config.max_frame;
         let mut rd = lock(&self.reader);
         loop {
@@ -301,8 +307,10 @@ impl ConnCtx {
                 continue;
             }
             drop(rd);
+            guard.holding = false;
             self.release_role(buffered);
             let (back, next) = run_job(&self.engine, job, Mode::Leader);
+            guard.holding = back;
             if let Some(next) = next {
                 run_queued(&self.engine, next);
             }
