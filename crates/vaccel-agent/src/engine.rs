@@ -19,7 +19,7 @@
 //!
 //! Invariants:
 //! - At most one thread holds a connection's reader role; the role moves
-//!   only through [`ConnState`](crate::conn) under the connection's lock.
+//!   only through the connection's `ConnState`, under its lock.
 //! - There are at least as many standby threads as pending wake reasons
 //!   (armed sockets plus queued tasks), so every free role and queued job
 //!   finds a thread even while every other thread blocks in a read.
