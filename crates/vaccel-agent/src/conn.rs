@@ -1,4 +1,6 @@
-//! One client connection: read frames, dispatch, reply.
+//! What one client connection owns (sessions, resources, shared regions)
+//! and how its requests act on them. The threads that read requests and
+//! send replies are in `serve`.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -7,19 +9,15 @@ use std::sync::{Arc, Mutex};
 
 use std::os::fd::OwnedFd;
 
-use tokio::io::AsyncWriteExt;
-use tokio::sync::watch;
 use vaccel_core::resource::File;
 use vaccel_core::{
     Arg, ArgOut, ArgType, Code, Error, OpType, PluginType, Resource, ResourceType, Session,
 };
 use vaccel_proto::ARG_FLAG_SHM;
-use vaccel_proto::{
-    FileWire, Frame, HEADER_LEN, Header, OutWire, ProtoError, RegionWire, Request, Response,
-};
-use vaccel_transport::{AsyncStream, ReadSide, WriteSide};
+use vaccel_proto::{FileWire, OutWire, Request, Response};
 
 use crate::Shared;
+use crate::engine::lock;
 
 /// Which connection owns which id (to tell `EPERM` from `ENOENT`).
 #[derive(Debug, Default)]
@@ -28,13 +26,9 @@ pub(crate) struct Owners {
     resources: Mutex<HashMap<u64, u64>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-struct Conn {
-    id: u64,
-    shared: Arc<Shared>,
+pub(crate) struct Conn {
+    pub id: u64,
+    pub shared: Arc<Shared>,
     sessions: Mutex<HashMap<u64, Session>>,
     resources: Mutex<HashMap<u64, (Resource, u64)>>,
     resource_bytes: AtomicU64,
@@ -42,10 +36,19 @@ struct Conn {
     shm: Mutex<HashMap<u64, Arc<memmap2::MmapRaw>>>,
 }
 
-type Writer = Arc<tokio::sync::Mutex<WriteSide>>;
-
 impl Conn {
-    fn session(&self, id: u64) -> Result<Session, Error> {
+    pub fn new(id: u64, shared: Arc<Shared>) -> Conn {
+        Conn {
+            id,
+            shared,
+            sessions: Mutex::new(HashMap::new()),
+            resources: Mutex::new(HashMap::new()),
+            resource_bytes: AtomicU64::new(0),
+            shm: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn session(&self, id: u64) -> Result<Session, Error> {
         if let Some(s) = lock(&self.sessions).get(&id) {
             return Ok(s.clone());
         }
@@ -56,7 +59,7 @@ impl Conn {
         ))
     }
 
-    fn resource(&self, id: u64) -> Result<Resource, Error> {
+    pub fn resource(&self, id: u64) -> Result<Resource, Error> {
         if let Some((r, _)) = lock(&self.resources).get(&id) {
             return Ok(r.clone());
         }
@@ -75,7 +78,7 @@ impl Conn {
         }
     }
 
-    fn create_session(&self, hint: u32) -> Result<Response<'static>, Error> {
+    pub fn create_session(&self, hint: u32) -> Result<Response<'static>, Error> {
         let max = self.shared.config.max_sessions;
         if lock(&self.sessions).len() >= max {
             return Err(Error::new(
@@ -100,7 +103,7 @@ impl Conn {
         })
     }
 
-    fn release_session(&self, id: u64) -> Result<(), Error> {
+    pub fn release_session(&self, id: u64) -> Result<(), Error> {
         let s = self.session(id)?;
         lock(&self.sessions).remove(&id);
         lock(&self.shared.owners.sessions).remove(&id);
@@ -108,7 +111,7 @@ impl Conn {
         s.release()
     }
 
-    fn create_resource(&self, kind: u32, files: &[FileWire<'_>]) -> Result<u64, Error> {
+    pub fn create_resource(&self, kind: u32, files: &[FileWire<'_>]) -> Result<u64, Error> {
         let kind = ResourceType::from_u32(kind).ok_or_else(|| {
             Error::inval(format!(
                 "unknown resource type {kind}: use 0 (lib), 1 (data) or 2 (model)"
@@ -172,7 +175,7 @@ impl Conn {
         Ok(canon)
     }
 
-    fn release_resource(&self, id: u64) -> Result<(), Error> {
+    pub fn release_resource(&self, id: u64) -> Result<(), Error> {
         let r = self.resource(id)?;
         if r.refcount() > 0 {
             return Err(Error::busy(format!(
@@ -190,7 +193,7 @@ impl Conn {
 
     /// Map a client's shared-memory region. The memfd must be sealed against
     /// shrinking, so the client cannot make our mapping fault later.
-    fn map_region(&self, region: u64, size: u64, fd: Option<OwnedFd>) -> Result<(), Error> {
+    pub fn map_region(&self, region: u64, size: u64, fd: Option<OwnedFd>) -> Result<(), Error> {
         let fd = fd.ok_or_else(|| {
             Error::inval("SHM_MAP must carry the region's file descriptor (SCM_RIGHTS)")
         })?;
@@ -235,7 +238,7 @@ impl Conn {
         Ok(())
     }
 
-    fn unmap_region(&self, region: u64) -> Result<(), Error> {
+    pub fn unmap_region(&self, region: u64) -> Result<(), Error> {
         let m = lock(&self.shm)
             .remove(&region)
             .ok_or_else(|| Error::noent(format!("no shared region {region} on this connection")))?;
@@ -245,7 +248,7 @@ impl Conn {
     }
 
     /// Release everything this connection holds.
-    fn release_all(&self) {
+    pub fn release_all(&self) {
         lock(&self.shm).clear();
         let sessions: Vec<(u64, Session)> = lock(&self.sessions).drain().collect();
         for (id, s) in sessions {
@@ -266,7 +269,7 @@ impl Conn {
 
 /// Plugin names are few and live for the process; interning them keeps
 /// responses borrow-only.
-fn leak_name(s: String) -> &'static str {
+pub(crate) fn leak_name(s: String) -> &'static str {
     static NAMES: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
     let mut names = lock(&NAMES);
     if let Some(n) = names.iter().find(|n| **n == s) {
@@ -277,56 +280,9 @@ fn leak_name(s: String) -> &'static str {
     n
 }
 
-async fn send(shared: &Shared, wr: &Writer, frame: Frame<'_>) -> std::io::Result<()> {
-    let mut slices = frame.io_slices();
-    let mut bufs = &mut slices[..];
-    let mut w = wr.lock().await;
-    while !bufs.is_empty() {
-        let n = w.write_vectored(bufs).await?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
-        std::io::IoSlice::advance_slices(&mut bufs, n);
-    }
-    shared
-        .stats
-        .bytes_out
-        .fetch_add(frame.len() as u64, Ordering::Relaxed);
-    Ok(())
-}
-
-async fn reply(
-    shared: &Shared,
-    wr: &Writer,
-    id: u64,
-    r: Result<Response<'_>, Error>,
-) -> std::io::Result<()> {
-    shared.stats.requests.fetch_add(1, Ordering::Relaxed);
-    let resp = match &r {
-        Ok(resp) => resp.clone(),
-        Err(e) => Response::Error {
-            code: e.errno(),
-            message: e.message(),
-        },
-    };
-    match resp.encode(id) {
-        Ok(f) => send(shared, wr, f).await,
-        Err(e) => {
-            let msg = format!("reply too large to encode: {e}");
-            let f = Response::Error {
-                code: Code::NoMem.as_i32(),
-                message: &msg,
-            }
-            .encode(id)
-            .expect("small frame");
-            send(shared, wr, f).await
-        }
-    }
-}
-
 /// Output storage for one write argument: 8-aligned for fixed (numeric)
 /// buffers, a plain vector for growable ones.
-enum OutStore {
+pub(crate) enum OutStore {
     Fixed(Vec<u64>, usize),
     Grow(Vec<u8>),
     /// Written in place in shared memory: the reply carries only the length.
@@ -334,7 +290,7 @@ enum OutStore {
 }
 
 impl OutStore {
-    fn bytes(&self, len: usize) -> &[u8] {
+    pub fn bytes(&self, len: usize) -> &[u8] {
         match self {
             OutStore::Fixed(v, cap) => &bytemuck::cast_slice(v)[..len.min(*cap)],
             OutStore::Grow(v) => &v[..len.min(v.len())],
@@ -376,9 +332,8 @@ fn arg_type(t: u32) -> Result<ArgType, Error> {
     ArgType::from_u32(t).ok_or_else(|| Error::inval(format!("unknown argument type {t}")))
 }
 
-/// Run one OP request (on the blocking pool). Returns the outputs and how
-/// much of each was written.
-fn run_op(conn: &Conn, payload: &[u8]) -> Result<(Vec<OutStore>, Vec<usize>), Error> {
+/// Run one OP request. Returns the outputs and how much of each was written.
+pub(crate) fn run_op(conn: &Conn, payload: &[u8]) -> Result<(Vec<OutStore>, Vec<usize>), Error> {
     let Request::Op {
         session,
         op,
@@ -529,305 +484,4 @@ fn new_store(w: &OutWire<'_>) -> Result<OutStore, Error> {
         bytemuck::cast_slice_mut::<u64, u8>(&mut v)[..w.data.len()].copy_from_slice(w.data);
     }
     Ok(OutStore::Fixed(v, cap))
-}
-
-/// Read one frame's payload into an 8-aligned buffer.
-async fn read_payload(
-    rd: &mut ReadSide,
-    len: usize,
-    fds: &mut Vec<OwnedFd>,
-) -> std::io::Result<Vec<u64>> {
-    let mut words = vec![0u64; len.div_ceil(8)];
-    rd.read_exact_fds(
-        &mut bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..len],
-        fds,
-    )
-    .await?;
-    Ok(words)
-}
-
-fn payload(words: &[u64], len: usize) -> &[u8] {
-    &bytemuck::cast_slice(words)[..len]
-}
-
-struct ConnGuard(Arc<Conn>);
-
-impl Drop for ConnGuard {
-    fn drop(&mut self) {
-        self.0.release_all();
-        self.0
-            .shared
-            .stats
-            .connections
-            .fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-pub(crate) async fn serve(
-    shared: Arc<Shared>,
-    stream: AsyncStream,
-    peer: String,
-    tcp: bool,
-    mut stop: watch::Receiver<bool>,
-) {
-    let (mut rd, wr) = stream.into_sides();
-    let wr: Writer = Arc::new(tokio::sync::Mutex::new(wr));
-    let supported = if rd.passes_fds() {
-        vaccel_proto::FEATURE_SHM
-    } else {
-        0
-    };
-    if shared.stats.connections.fetch_add(1, Ordering::SeqCst) >= shared.config.max_connections {
-        shared.stats.connections.fetch_sub(1, Ordering::SeqCst);
-        let msg = format!(
-            "the agent is at its limit of {} connections: try again later",
-            shared.config.max_connections
-        );
-        tracing::warn!(%peer, "refusing connection: {msg}");
-        let _ = reply(&shared, &wr, 0, Err(Error::new(Code::Again, msg))).await;
-        return;
-    }
-    let conn = Arc::new(Conn {
-        id: shared.next_conn.fetch_add(1, Ordering::Relaxed),
-        shared: shared.clone(),
-        sessions: Mutex::new(HashMap::new()),
-        resources: Mutex::new(HashMap::new()),
-        resource_bytes: AtomicU64::new(0),
-        shm: Mutex::new(HashMap::new()),
-    });
-    let guard = ConnGuard(conn.clone());
-    tracing::debug!(conn = conn.id, %peer, "connected");
-    let mut inflight = tokio::task::JoinSet::new();
-    let mut hello = false;
-    let max_frame = shared.config.max_frame;
-    loop {
-        while inflight.try_join_next().is_some() {}
-        let mut hb = [0u8; HEADER_LEN];
-        let mut fds: Vec<OwnedFd> = Vec::new();
-        tokio::select! {
-            r = rd.read_exact_fds(&mut hb, &mut fds) => {
-                if let Err(e) = r {
-                    if e.kind() != std::io::ErrorKind::UnexpectedEof {
-                        tracing::debug!(conn = conn.id, error = %e, "read failed");
-                    }
-                    break;
-                }
-            }
-            _ = stop.changed() => break,
-        }
-        let h = match Header::decode(&hb, max_frame) {
-            Ok(h) => h,
-            Err(e) => {
-                let id = u64::from_le_bytes(hb[16..24].try_into().expect("8 bytes"));
-                tracing::warn!(conn = conn.id, %peer, error = %e, "bad frame; closing the connection");
-                if matches!(e, ProtoError::TooLarge { .. }) {
-                    let _ = reply(&shared, &wr, id, Err(e.into())).await;
-                }
-                break;
-            }
-        };
-        let len = h.len as usize;
-        let words = match read_payload(&mut rd, len, &mut fds).await {
-            Ok(w) => w,
-            Err(_) => break,
-        };
-        shared
-            .stats
-            .bytes_in
-            .fetch_add((HEADER_LEN + len) as u64, Ordering::Relaxed);
-
-        if h.kind == vaccel_proto::kind::OP {
-            if !hello {
-                let _ = reply(&shared, &wr, h.id, Err(Error::perm("send HELLO first"))).await;
-                break;
-            }
-            // NOOP is answered inline: nothing to wait for.
-            let op_id = payload(&words, len)
-                .get(8..12)
-                .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")));
-            let is_noop = op_id == Some(0);
-            let op_name = op_id
-                .and_then(OpType::from_u32)
-                .map_or("UNKNOWN", OpType::name);
-            let started = std::time::Instant::now();
-            let (conn2, shared2, wr2) = (conn.clone(), shared.clone(), wr.clone());
-            let fut = async move {
-                let result = if is_noop {
-                    run_op(&conn2, payload(&words, len))
-                } else {
-                    let permit = shared2.ops.clone().acquire_owned().await;
-                    let conn3 = conn2.clone();
-                    let job = tokio::task::spawn_blocking(move || {
-                        let _permit = permit;
-                        let r = run_op(&conn3, payload(&words, len));
-                        (r, words)
-                    });
-                    match tokio::time::timeout(shared2.config.op_timeout, job).await {
-                        Ok(Ok((r, _words))) => r,
-                        Ok(Err(join)) => Err(Error::backend(format!("op task failed: {join}"))),
-                        Err(_) => Err(Error::new(
-                            Code::TimedOut,
-                            format!(
-                                "op did not finish within {:?} (the agent's per-op timeout)",
-                                shared2.config.op_timeout
-                            ),
-                        )),
-                    }
-                };
-                let status = match &result {
-                    Ok(_) => "ok",
-                    Err(e) => e.code().name(),
-                };
-                shared2.metrics.op(op_name, status, started.elapsed());
-                let sent = match result {
-                    Ok((stores, lens)) => {
-                        let outputs: Vec<&[u8]> =
-                            stores.iter().zip(&lens).map(|(s, l)| s.bytes(*l)).collect();
-                        reply(&shared2, &wr2, h.id, Ok(Response::OpResult { outputs })).await
-                    }
-                    Err(e) => {
-                        shared2.stats.op_errors.fetch_add(1, Ordering::Relaxed);
-                        reply(&shared2, &wr2, h.id, Err(e)).await
-                    }
-                };
-                if let Err(e) = sent {
-                    tracing::debug!(error = %e, "writing a reply failed");
-                }
-            };
-            if is_noop {
-                fut.await;
-            } else {
-                inflight.spawn(fut);
-            }
-            continue;
-        }
-
-        let p = payload(&words, len);
-        let req = match Request::decode(h.kind, p) {
-            Ok(r) => r,
-            Err(e) => {
-                if reply(&shared, &wr, h.id, Err(e.into())).await.is_err() {
-                    break;
-                }
-                continue;
-            }
-        };
-        if !hello {
-            let Request::Hello {
-                version,
-                features,
-                token,
-            } = req
-            else {
-                let _ = reply(&shared, &wr, h.id, Err(Error::perm("send HELLO first"))).await;
-                break;
-            };
-            if tcp && !shared.config.insecure {
-                let want = shared.config.token.as_deref().unwrap_or("").as_bytes();
-                if !constant_time_eq(want, token) {
-                    tracing::warn!(%peer, "refusing client: wrong token");
-                    let _ = reply(
-                        &shared,
-                        &wr,
-                        h.id,
-                        Err(Error::perm("wrong or missing token (VACCEL_RPC_TOKEN)")),
-                    )
-                    .await;
-                    break;
-                }
-            }
-            hello = true;
-            let ok = Response::HelloOk {
-                version: version.min(vaccel_proto::VERSION),
-                features: features & supported,
-                max_frame,
-                server: concat!("vaccel-agent ", env!("CARGO_PKG_VERSION")),
-            };
-            if reply(&shared, &wr, h.id, Ok(ok)).await.is_err() {
-                break;
-            }
-            continue;
-        }
-        let sync_files;
-        let profile;
-        let r: Result<Response<'_>, Error> = match &req {
-            Request::Hello { .. } => Err(Error::inval("HELLO was already sent on this connection")),
-            Request::Ping { payload } => Ok(Response::Pong { payload }),
-            Request::SessionCreate { hint } => conn.create_session(*hint),
-            Request::SessionRelease { session } => {
-                conn.release_session(*session).map(|()| Response::Done)
-            }
-            Request::ResourceCreate { kind, files } => conn
-                .create_resource(*kind, files)
-                .map(|resource| Response::Resource { resource }),
-            Request::ResourceRegister { resource, session } => conn
-                .resource(*resource)
-                .and_then(|r| conn.session(*session).and_then(|s| s.register(&r)))
-                .map(|()| Response::Done),
-            Request::ResourceUnregister { resource, session } => conn
-                .resource(*resource)
-                .and_then(|r| conn.session(*session).and_then(|s| s.unregister(&r)))
-                .map(|()| Response::Done),
-            Request::ResourceRelease { resource } => {
-                conn.release_resource(*resource).map(|()| Response::Done)
-            }
-            Request::ResourceSync { resource } => match conn.resource(*resource) {
-                Ok(r) => {
-                    sync_files = r
-                        .files()
-                        .iter()
-                        .map(|f| f.bytes().map(|b| (f.name().to_string(), b)))
-                        .collect::<Result<Vec<_>, _>>();
-                    match &sync_files {
-                        Ok(fs) => Ok(Response::ResourceData {
-                            files: fs.iter().map(|(n, b)| (n.as_str(), &b[..])).collect(),
-                        }),
-                        Err(e) => Err(e.clone()),
-                    }
-                }
-                Err(e) => Err(e),
-            },
-            Request::ProfileGet { session } => match conn.session(*session) {
-                Ok(s) => {
-                    profile = s.profile();
-                    Ok(Response::Profile {
-                        regions: profile
-                            .iter()
-                            .map(|(op, st)| RegionWire {
-                                op: op.id(),
-                                count: st.count,
-                                total_ns: st.total.as_nanos() as u64,
-                                min_ns: st.min.as_nanos() as u64,
-                                max_ns: st.max.as_nanos() as u64,
-                            })
-                            .collect(),
-                    })
-                }
-                Err(e) => Err(e),
-            },
-            Request::Op { .. } => Err(Error::inval("op requests are handled above")),
-            Request::ShmMap { region, size } if supported != 0 => conn
-                .map_region(*region, *size, fds.pop())
-                .map(|()| Response::Done),
-            Request::ShmMap { .. } => Err(Error::notsup(
-                "shared memory needs a Unix socket connection",
-            )),
-            Request::ShmUnmap { region } => conn.unmap_region(*region).map(|()| Response::Done),
-        };
-        if reply(&shared, &wr, h.id, r).await.is_err() {
-            break;
-        }
-    }
-    // Finish what is in flight, then release (ConnGuard).
-    while inflight.join_next().await.is_some() {}
-    let _ = wr.lock().await.shutdown().await;
-    tracing::debug!(conn = conn.id, %peer, "disconnected");
-    drop(guard);
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -9,8 +9,12 @@
 //!   created them; another connection's ids are refused (`EPERM`); when a
 //!   connection ends, everything it held is released.
 //! - **Limits**: connections, sessions per connection, resource bytes per
-//!   connection, frame size, per-op timeout. Ops run on a bounded blocking
-//!   pool, so one slow op does not stall the others; NOOP runs inline.
+//!   connection, frame size, per-op timeout, ops running at once. One slow
+//!   op does not stall other requests, on its connection or any other.
+//! - **Threads**: accepting runs on tokio; each connection is served by
+//!   blocking threads (leader/follower): the thread that reads a request
+//!   runs it and writes the reply, so a lone caller's round trip needs no
+//!   thread hand-off (see ARCHITECTURE.md, "The agent's threads").
 //! - **Faults**: a plugin panic is an `EBACKEND` reply; a malformed request
 //!   is an `EINVAL` reply; the agent keeps serving.
 //! - **Shutdown**: stop accepting, finish in-flight requests, release, return.
@@ -26,9 +30,12 @@ use vaccel_core::Runtime;
 use vaccel_transport::{Address, Listener, ListenerOptions};
 
 mod conn;
+mod engine;
 mod metrics;
+mod serve;
 #[cfg(feature = "test-utils")]
 pub mod testing;
+mod wire;
 
 pub use metrics::Metrics;
 
@@ -53,7 +60,7 @@ pub struct AgentConfig {
     pub max_frame: u32,
     /// Maximum time one op may take before the client gets `ETIMEDOUT`.
     pub op_timeout: Duration,
-    /// Ops running at once (the blocking pool's bound).
+    /// Ops running at once (NOOP and control requests are not counted).
     pub max_parallel_ops: usize,
     /// Host directories from which clients may name resources by path.
     pub host_paths: Vec<PathBuf>,
@@ -132,7 +139,6 @@ pub(crate) struct Shared {
     pub config: AgentConfig,
     pub stats: Arc<Stats>,
     pub owners: conn::Owners,
-    pub ops: Arc<tokio::sync::Semaphore>,
     pub metrics: Arc<Metrics>,
     pub next_conn: AtomicU64,
 }
@@ -196,7 +202,6 @@ impl Agent {
             None => None,
         };
         let shared = Arc::new(Shared {
-            ops: Arc::new(tokio::sync::Semaphore::new(config.max_parallel_ops.max(1))),
             runtime,
             config,
             stats: Arc::new(Stats::default()),
@@ -229,6 +234,16 @@ impl Agent {
     /// Serve until `shutdown` completes; then stop accepting, let in-flight
     /// requests finish, release everything and return.
     pub async fn serve(self, shutdown: impl std::future::Future<Output = ()>) {
+        let engine = match engine::Engine::new(
+            self.shared.config.max_parallel_ops,
+            self.shared.config.op_timeout,
+        ) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start serving threads");
+                return;
+            }
+        };
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut tasks = tokio::task::JoinSet::new();
         if let Some(l) = self.metrics {
@@ -245,6 +260,7 @@ impl Agent {
         }
         for (l, addr) in self.listeners {
             let shared = self.shared.clone();
+            let engine = engine.clone();
             let mut stop = stop_rx.clone();
             tasks.spawn(async move {
                 let mut conns = tokio::task::JoinSet::new();
@@ -256,7 +272,7 @@ impl Agent {
                                 let shared = shared.clone();
                                 let stop = stop.clone();
                                 let tcp = l.is_tcp();
-                                conns.spawn(conn::serve(shared, stream, peer, tcp, stop));
+                                conns.spawn(serve::serve(shared, engine.clone(), stream, peer, tcp, stop));
                             }
                             Err(e) => {
                                 tracing::warn!(address = %addr, error = %e, "accept failed");
@@ -272,8 +288,10 @@ impl Agent {
         }
         shutdown.await;
         tracing::info!("shutting down: no new connections; finishing in-flight requests");
+        engine.drain();
         let _ = stop_tx.send(true);
         while tasks.join_next().await.is_some() {}
+        engine.exit();
         tracing::info!("agent stopped");
     }
 }

@@ -38,6 +38,16 @@ pub struct Metrics {
     resources: Gauge,
     bytes_in: Counter,
     bytes_out: Counter,
+    /// The series of each (op, status) pair seen, found by the names'
+    /// addresses: recording an op then allocates nothing.
+    series: std::sync::RwLock<Vec<Series>>,
+}
+
+struct Series {
+    op: &'static str,
+    status: &'static str,
+    count: Counter,
+    latency: Histogram,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -91,6 +101,7 @@ impl Default for Metrics {
             resources,
             bytes_in,
             bytes_out,
+            series: std::sync::RwLock::new(Vec::new()),
         }
     }
 }
@@ -107,6 +118,42 @@ impl Metrics {
         self.latency
             .get_or_create(&OpOnly { op: op.to_string() })
             .observe(took.as_secs_f64());
+    }
+
+    /// Record one answered op whose names live for the process (the hot
+    /// path: no allocation once the pair has been seen).
+    pub(crate) fn op_static(&self, op: &'static str, status: &'static str, took: Duration) {
+        let same = |s: &Series| std::ptr::eq(s.op, op) && std::ptr::eq(s.status, status);
+        {
+            let series = self.series.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(s) = series.iter().find(|s| same(s)) {
+                s.count.inc();
+                s.latency.observe(took.as_secs_f64());
+                return;
+            }
+        }
+        let count = self
+            .ops
+            .get_or_create(&OpLabels {
+                op: op.to_string(),
+                status: status.to_string(),
+            })
+            .clone();
+        let latency = self
+            .latency
+            .get_or_create(&OpOnly { op: op.to_string() })
+            .clone();
+        count.inc();
+        latency.observe(took.as_secs_f64());
+        let mut series = self.series.write().unwrap_or_else(|p| p.into_inner());
+        if !series.iter().any(same) {
+            series.push(Series {
+                op,
+                status,
+                count,
+                latency,
+            });
+        }
     }
 
     /// Render the text exposition format, refreshing gauges from `stats`.

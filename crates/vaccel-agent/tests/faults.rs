@@ -46,7 +46,7 @@ struct TestAgent {
     path: std::path::PathBuf,
     metrics: Option<std::net::SocketAddr>,
     stats: Arc<Stats>,
-    _agent: BackgroundAgent,
+    agent: BackgroundAgent,
     _dir: tempfile::TempDir,
 }
 
@@ -72,7 +72,7 @@ impl TestAgent {
             path,
             metrics: agent.metrics,
             stats: agent.stats.clone(),
-            _agent: agent,
+            agent,
             _dir: dir,
         }
     }
@@ -678,4 +678,122 @@ fn shared_memory_mapping_is_checked() {
     let (h, p) = c.call(&Request::ShmUnmap { region: r.region });
     assert_eq!(error_of(&h, &p).0, Code::NoEnt);
     c.ping_works();
+}
+
+fn pose_op(session: u64) -> Request<'static> {
+    Request::Op {
+        session,
+        op: OpType::ImagePose.id(),
+        read: vec![ArgWire {
+            ty: 28,
+            flags: 0,
+            data: b"i",
+        }],
+        write: vec![],
+    }
+}
+
+/// Requests behind a slow op on the same connection are answered while it
+/// runs, whether they run inline (PING, NOOP) or on the op pool (a panic).
+#[test]
+fn slow_op_does_not_stall_its_own_connection() {
+    let agent = TestAgent::start(|_| {});
+    let mut c = agent.client().hello();
+    let s = c.session(PluginType::GPU.bits());
+    let slow = c.send(&pose_op(s));
+    let ping = c.send(&Request::Ping { payload: b"p" });
+    let noop = c.send(&Request::Op {
+        session: s,
+        op: OpType::Noop.id(),
+        read: vec![],
+        write: vec![],
+    });
+    let prev = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let boom = c.send(&Request::Op {
+        session: s,
+        op: OpType::ImageSegment.id(),
+        read: vec![ArgWire {
+            ty: 28,
+            flags: 0,
+            data: b"i",
+        }],
+        write: vec![],
+    });
+    let mut order = Vec::new();
+    for _ in 0..4 {
+        let (h, p) = c.recv().expect("a reply");
+        if h.id == slow {
+            assert_eq!(error_of(&h, &p).0, Code::TimedOut);
+        }
+        if h.id == boom {
+            assert_eq!(error_of(&h, &p).0, Code::Backend);
+        }
+        order.push(h.id);
+    }
+    std::panic::set_hook(prev);
+    assert_eq!(
+        order.last(),
+        Some(&slow),
+        "the slow op answers last: {order:?}"
+    );
+    for id in [ping, noop, boom] {
+        assert!(order.contains(&id), "{id} answered: {order:?}");
+    }
+}
+
+/// With one op slot, a second slow op waits until the first has finished
+/// (not merely timed out), while inline requests are still answered.
+#[test]
+fn parallel_ops_are_bounded_and_queued_ops_wait() {
+    let agent = TestAgent::start(|c| c.max_parallel_ops = 1);
+    let mut c = agent.client().hello();
+    let s = c.session(PluginType::GPU.bits());
+    let t0 = Instant::now();
+    let first = c.send(&pose_op(s));
+    let second = c.send(&pose_op(s));
+    let ping = c.send(&Request::Ping { payload: b"p" });
+    let (h, _) = c.recv().unwrap();
+    assert_eq!(
+        h.id, ping,
+        "answered while both ops hold or wait for the slot"
+    );
+    let (h, p) = c.recv().unwrap();
+    assert_eq!((h.id, error_of(&h, &p).0), (first, Code::TimedOut));
+    let (h, p) = c.recv().unwrap();
+    assert_eq!((h.id, error_of(&h, &p).0), (second, Code::TimedOut));
+    // The second op could start only when the first (600 ms) had finished,
+    // then ran into its own 300 ms timeout.
+    assert!(
+        t0.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        t0.elapsed()
+    );
+    c.ping_works();
+}
+
+/// Stopping the agent (SIGTERM) lets an op in flight finish and answer,
+/// then closes the connection and releases what it held.
+#[test]
+fn stop_finishes_in_flight_ops_then_releases() {
+    let mut agent = TestAgent::start(|c| c.op_timeout = Duration::from_secs(10));
+    let mut c = agent.client().hello();
+    let s = c.session(PluginType::GPU.bits());
+    let id = c.send(&pose_op(s));
+    // Let the op start before stopping.
+    std::thread::sleep(Duration::from_millis(100));
+    let stats = agent.stats.clone();
+    let stopper = std::thread::spawn(move || {
+        agent.agent.stop();
+        agent
+    });
+    let (h, p) = c.recv().expect("the op's reply");
+    assert_eq!(h.id, id);
+    assert_eq!(
+        owned(Response::decode(h.kind, &p).unwrap()),
+        Response::OpResult { outputs: vec![] }
+    );
+    assert!(c.recv().is_none(), "then the agent closes the connection");
+    let _agent = stopper.join().unwrap();
+    assert_eq!(stats.live(), (0, 0, 0));
 }

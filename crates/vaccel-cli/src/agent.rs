@@ -40,7 +40,7 @@ pub struct Args {
     /// Per-op timeout in seconds.
     #[arg(long, default_value_t = 120.0)]
     pub op_timeout: f64,
-    /// Ops running at once (bounded blocking pool); default 4 × cores.
+    /// Ops running at once (NOOP and control requests not counted); default 4 × cores.
     #[arg(long)]
     pub max_parallel_ops: Option<usize>,
     /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9100).

@@ -13,7 +13,10 @@
 //! One connection is shared by every session and thread of the process
 //! (requests are multiplexed). If the agent goes away, calls in flight fail
 //! with `ESESS`; the next call reconnects and transparently re-creates the
-//! session and its resources on the new agent.
+//! session and its resources on the new agent. A call with no reply within
+//! `VACCEL_RPC_TIMEOUT` fails with `ETIMEDOUT`; if the agent then does not
+//! answer a PING either within a second, the connection is closed (the next
+//! call reconnects). Each connection has one watchdog thread for this.
 
 mod client;
 
@@ -487,7 +490,7 @@ impl RemotePlugin {
     /// [`vaccel_core::shm::SharedVec`] and this connection negotiated shared
     /// memory; maps the region on the agent first if needed.
     fn shm_ref(&self, conn: &Connection, bytes: &[u8]) -> Result<Option<[u8; 24]>> {
-        if !conn.shm || bytes.len() < SHM_MIN_BYTES {
+        if !conn.shm() || bytes.len() < SHM_MIN_BYTES {
             return Ok(None);
         }
         let Some(r) = vaccel_core::shm::lookup(bytes) else {

@@ -1,6 +1,7 @@
 //! The op suite through agent + remote plugin over Unix and TCP gives the
 //! same results as the same plugin locally; reconnection after an agent
-//! restart; concurrent use of one connection.
+//! restart; concurrent use of one connection; per-call timeouts against
+//! agents that do not answer.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -364,4 +365,114 @@ fn shared_memory_arguments_cross_without_copies() {
     drop(a);
     let d = SharedVec::<f32>::from_slice(&vec![2.0; n * n]).unwrap();
     s.sgemm(n, n, n, 1.0, &d, n, &b, n, 0.0, &mut c, n).unwrap();
+}
+
+/// A fake agent on a Unix socket: answers HELLO, SESSION_CREATE, NOOP and
+/// (unless `mute`) PING, and never answers any other op.
+fn silent_agent(path: std::path::PathBuf, mute: bool) -> Arc<std::sync::atomic::AtomicUsize> {
+    use std::io::{Read, Write};
+    use vaccel_proto::{HEADER_LEN, Header, Request, Response};
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    let l = std::os::unix::net::UnixListener::bind(path).unwrap();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { return };
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            std::thread::spawn(move || {
+                loop {
+                    let mut h = [0u8; HEADER_LEN];
+                    if s.read_exact(&mut h).is_err() {
+                        return;
+                    }
+                    let h = Header::decode(&h, u32::MAX).unwrap();
+                    let mut p = vec![0u8; h.len as usize];
+                    s.read_exact(&mut p).unwrap();
+                    let r = match Request::decode(h.kind, &p).unwrap() {
+                        Request::Hello { .. } => Response::HelloOk {
+                            version: 1,
+                            features: 0,
+                            max_frame: 1 << 20,
+                            server: "silent",
+                        },
+                        Request::SessionCreate { .. } => Response::Session {
+                            session: 1,
+                            plugin: "silent",
+                        },
+                        Request::Ping { payload } if !mute => Response::Pong { payload },
+                        Request::Op { op: 0, .. } => Response::OpResult { outputs: vec![] },
+                        _ => continue,
+                    };
+                    let f = r.encode(h.id).unwrap().to_vec();
+                    if s.write_all(&f).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    accepted
+}
+
+/// A call the agent never answers fails with ETIMEDOUT at its deadline; the
+/// connection stays (the agent still answers others).
+#[test]
+fn unanswered_call_times_out_and_the_connection_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("silent.sock");
+    let accepted = silent_agent(path.clone(), false);
+    let plugin = RemotePlugin::new(Settings {
+        address: Address::Unix(path),
+        token: None,
+        timeout: Duration::from_millis(300),
+    });
+    let rt = Runtime::builder()
+        .with_plugin(Arc::new(plugin))
+        .build()
+        .unwrap();
+    let s = rt.session(PluginType::empty()).unwrap();
+    s.noop().unwrap();
+    let t0 = std::time::Instant::now();
+    let mut out = [0.0f64; 1];
+    let e = s.minmax(&[1.0], 0.0, 2.0, &mut out).unwrap_err();
+    let took = t0.elapsed();
+    assert_eq!(e.code(), Code::TimedOut, "{e}");
+    assert!(e.message().contains("VACCEL_RPC_TIMEOUT"), "{e}");
+    assert!(took >= Duration::from_millis(300), "{took:?}");
+    assert!(took < Duration::from_millis(1000), "{took:?}");
+    s.noop().unwrap();
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+/// An agent that answers nothing at all, not even a PING: the call fails
+/// with ETIMEDOUT soon after its deadline and the next call reconnects.
+#[test]
+fn silent_agent_times_out_the_call_and_the_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mute.sock");
+    let accepted = silent_agent(path.clone(), true);
+    let plugin = RemotePlugin::new(Settings {
+        address: Address::Unix(path),
+        token: None,
+        timeout: Duration::from_millis(300),
+    });
+    let rt = Runtime::builder()
+        .with_plugin(Arc::new(plugin))
+        .build()
+        .unwrap();
+    let s = rt.session(PluginType::empty()).unwrap();
+    let t0 = std::time::Instant::now();
+    let mut out = [0.0f64; 1];
+    let e = s.minmax(&[1.0], 0.0, 2.0, &mut out).unwrap_err();
+    let took = t0.elapsed();
+    assert_eq!(e.code(), Code::TimedOut, "{e}");
+    assert!(took >= Duration::from_millis(300), "{took:?}");
+    // The deadline, then a grace of 1 s for an answer to a PING.
+    assert!(took < Duration::from_millis(2300), "{took:?}");
+    s.noop().unwrap();
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "reconnected"
+    );
 }

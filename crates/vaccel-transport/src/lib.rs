@@ -10,7 +10,8 @@
 //! | `hybrid-vsock:///run/fc.vsock:2048` | Firecracker / Cloud Hypervisor hybrid vsock: the VMM maps guest connections to vsock port P onto the host Unix socket `<path>_P`, where the agent listens |
 //!
 //! Clients get a blocking [`Stream`] ([`connect`]); the agent binds async
-//! listeners (feature `server`, tokio). Any `Read + Write` byte stream works
+//! listeners (feature `server`, tokio) and serves each accepted connection
+//! as a `BlockingStream` from plain threads. Any `Read + Write` byte stream works
 //! with the protocol, which is the extension point for other transports.
 
 use std::fmt;
@@ -22,7 +23,7 @@ use std::time::Duration;
 #[cfg(feature = "server")]
 mod server;
 #[cfg(feature = "server")]
-pub use server::{AsyncStream, Listener, ListenerOptions, ReadSide, WriteSide};
+pub use server::{AsyncStream, BlockingStream, Listener, ListenerOptions};
 
 /// Why an address could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -193,6 +194,21 @@ impl Stream {
         each!(self, s => s.shutdown(std::net::Shutdown::Both))
     }
 
+    /// Send what fits in the socket's buffer now, without waiting (0 or
+    /// `WouldBlock`: nothing went out).
+    pub fn try_send(&self, buf: &[u8]) -> io::Result<usize> {
+        let fd = each!(self, s => std::os::fd::AsRawFd::as_raw_fd(s));
+        let flags =
+            nix::sys::socket::MsgFlags::MSG_DONTWAIT | nix::sys::socket::MsgFlags::MSG_NOSIGNAL;
+        loop {
+            match nix::sys::socket::send(fd, buf, flags) {
+                Ok(n) => return Ok(n),
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
     /// Whether this is a Unix socket (shared-memory capable).
     pub fn is_unix(&self) -> bool {
         matches!(self, Stream::Unix(_))
@@ -232,8 +248,12 @@ impl Stream {
         self.write_all_vectored(rest)
     }
 
-    /// Write every byte of every slice (`writev`, retried on short writes).
+    /// Write every byte of every slice (`writev`, retried on short writes;
+    /// a single slice goes with one `send`, which is cheaper).
     pub fn write_all_vectored(&mut self, mut bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
+        if let [one] = bufs {
+            return self.write_all(one);
+        }
         IoSlice::advance_slices(&mut bufs, 0);
         while !bufs.is_empty() {
             let n = self.write_vectored(bufs)?;

@@ -1,11 +1,14 @@
 //! Async listeners for the agent (tokio).
 
-use std::io;
+use std::io::{self, IoSlice};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg, sendmsg};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::Address;
@@ -183,105 +186,135 @@ impl AsyncWrite for AsyncStream {
     }
 }
 
-/// The read side of an accepted connection. On Unix sockets it also
-/// collects file descriptors the peer passes (`SCM_RIGHTS`).
+/// An accepted connection in blocking mode, served by plain threads.
+///
+/// The agent accepts on tokio but serves each connection with blocking
+/// `recvmsg`/`sendmsg` calls from its own threads: a reply then costs two
+/// system calls and no reactor round trip. Every call works on a shared
+/// reference, so one thread can read while others write, and a shutdown
+/// from any thread wakes a blocked reader.
 #[derive(Debug)]
-pub enum ReadSide {
-    /// Unix socket: read with `recvmsg`.
-    Unix(tokio::net::unix::OwnedReadHalf),
-    /// Any other stream.
-    Other(tokio::io::ReadHalf<AsyncStream>),
-}
-
-/// The write side of an accepted connection.
-pub type WriteSide = Box<dyn AsyncWrite + Send + Unpin>;
-
-impl AsyncStream {
-    /// Split into read and write sides.
-    pub fn into_sides(self) -> (ReadSide, WriteSide) {
-        match self {
-            AsyncStream::Unix(s) => {
-                let (r, w) = s.into_split();
-                (ReadSide::Unix(r), Box::new(w))
-            }
-            other => {
-                let (r, w) = tokio::io::split(other);
-                (ReadSide::Other(r), Box::new(w))
-            }
-        }
-    }
+pub struct BlockingStream {
+    fd: OwnedFd,
+    unix: bool,
 }
 
 /// Most descriptors accepted with one read.
 const MAX_FDS: usize = 4;
 
-fn recv_with_fds(
-    sock: std::os::fd::RawFd,
-    buf: &mut [u8],
-    fds: &mut Vec<std::os::fd::OwnedFd>,
-) -> io::Result<usize> {
-    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
-    let mut iov = [io::IoSliceMut::new(buf)];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; MAX_FDS]);
-    let msg = recvmsg::<()>(
-        sock,
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC | MsgFlags::MSG_DONTWAIT,
-    )
-    .map_err(io::Error::from)?;
-    let n = msg.bytes;
-    if let Ok(cmsgs) = msg.cmsgs() {
-        for c in cmsgs {
-            if let ControlMessageOwned::ScmRights(raw) = c {
-                for fd in raw {
-                    // SAFETY: the kernel installed these descriptors in this
-                    // process for this message; nothing else owns them.
-                    fds.push(unsafe {
-                        <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd)
-                    });
-                }
-            }
-        }
+impl AsyncStream {
+    /// Leave the reactor and switch the socket to blocking mode.
+    pub fn into_blocking(self) -> io::Result<BlockingStream> {
+        let (fd, unix) = match self {
+            AsyncStream::Unix(s) => (OwnedFd::from(s.into_std()?), true),
+            AsyncStream::Tcp(s) => (OwnedFd::from(s.into_std()?), false),
+            AsyncStream::Vsock(s) => (OwnedFd::from(s), false),
+        };
+        let flags = fcntl(&fd, FcntlArg::F_GETFL).map_err(io::Error::from)?;
+        let flags = OFlag::from_bits_retain(flags) & !OFlag::O_NONBLOCK;
+        fcntl(&fd, FcntlArg::F_SETFL(flags)).map_err(io::Error::from)?;
+        Ok(BlockingStream { fd, unix })
     }
-    Ok(n)
 }
 
-impl ReadSide {
-    /// Whether descriptors can arrive on this connection.
+impl AsFd for BlockingStream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl BlockingStream {
+    /// Whether descriptors can arrive on this connection (a Unix socket).
     pub fn passes_fds(&self) -> bool {
-        matches!(self, ReadSide::Unix(_))
+        self.unix
     }
 
-    /// Fill `buf` completely; descriptors that arrive meanwhile go to `fds`.
-    /// An orderly close before the first byte is `UnexpectedEof`.
-    pub async fn read_exact_fds(
-        &mut self,
+    /// One blocking read into `buf` (0: the peer closed). On a Unix socket,
+    /// descriptors passed with these bytes (`SCM_RIGHTS`) go to `fds`.
+    /// With `wait_all` the kernel waits until `buf` is full (or EOF, or a
+    /// signal): one call for a large payload instead of one per segment.
+    pub fn recv(
+        &self,
         buf: &mut [u8],
-        fds: &mut Vec<std::os::fd::OwnedFd>,
-    ) -> io::Result<()> {
-        match self {
-            ReadSide::Other(r) => tokio::io::AsyncReadExt::read_exact(r, buf)
-                .await
-                .map(|_| ()),
-            ReadSide::Unix(r) => {
-                let s: &tokio::net::UnixStream = r.as_ref();
-                let raw = std::os::fd::AsRawFd::as_raw_fd(s);
-                let mut got = 0;
-                while got < buf.len() {
-                    s.readable().await?;
-                    match s.try_io(tokio::io::Interest::READABLE, || {
-                        recv_with_fds(raw, &mut buf[got..], fds)
-                    }) {
-                        Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-                        Ok(n) => got += n,
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(e),
+        fds: &mut Vec<OwnedFd>,
+        wait_all: bool,
+    ) -> io::Result<usize> {
+        let raw = self.fd.as_raw_fd();
+        let mut flags = MsgFlags::MSG_CMSG_CLOEXEC;
+        if wait_all {
+            flags |= MsgFlags::MSG_WAITALL;
+        }
+        loop {
+            let r = if self.unix {
+                // Aligned for `cmsghdr`; room for MAX_FDS descriptors.
+                let mut space = [0u64; 4 + MAX_FDS / 2];
+                let mut iov = [io::IoSliceMut::new(&mut *buf)];
+                recvmsg::<()>(raw, &mut iov, Some(bytemuck_bytes(&mut space)), flags).map(|msg| {
+                    if let Ok(cmsgs) = msg.cmsgs() {
+                        for c in cmsgs {
+                            if let ControlMessageOwned::ScmRights(got) = c {
+                                for fd in got {
+                                    // SAFETY: the kernel installed these
+                                    // descriptors in this process for this
+                                    // message; nothing else owns them.
+                                    fds.push(unsafe { OwnedFd::from_raw_fd(fd) });
+                                }
+                            }
+                        }
                     }
-                }
-                Ok(())
+                    msg.bytes
+                })
+            } else {
+                nix::sys::socket::recv(raw, buf, flags - MsgFlags::MSG_CMSG_CLOEXEC)
+            };
+            match r {
+                Ok(n) => return Ok(n),
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
             }
         }
     }
+
+    /// One `sendmsg` of as much of `bufs` as the socket takes (never
+    /// `SIGPIPE`; at most `IOV_MAX` slices). With `dont_wait` it returns
+    /// `WouldBlock` rather than wait for room.
+    pub fn send(&self, bufs: &[IoSlice<'_>], dont_wait: bool) -> io::Result<usize> {
+        const IOV_MAX: usize = 1024;
+        let bufs = &bufs[..bufs.len().min(IOV_MAX)];
+        let mut flags = MsgFlags::MSG_NOSIGNAL;
+        if dont_wait {
+            flags |= MsgFlags::MSG_DONTWAIT;
+        }
+        loop {
+            // A single buffer goes with send(2): measurably cheaper than
+            // sendmsg(2) for the small replies that dominate.
+            let r = match bufs {
+                [one] => nix::sys::socket::send(self.fd.as_raw_fd(), one, flags),
+                _ => sendmsg::<()>(self.fd.as_raw_fd(), bufs, &[], flags, None),
+            };
+            match r {
+                Ok(n) => return Ok(n),
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Shut down one or both directions. Shutting down the read side wakes
+    /// a thread blocked in [`recv`](Self::recv) (it reads what is queued,
+    /// then 0).
+    pub fn shutdown(&self, how: std::net::Shutdown) -> io::Result<()> {
+        let how = match how {
+            std::net::Shutdown::Read => nix::sys::socket::Shutdown::Read,
+            std::net::Shutdown::Write => nix::sys::socket::Shutdown::Write,
+            std::net::Shutdown::Both => nix::sys::socket::Shutdown::Both,
+        };
+        nix::sys::socket::shutdown(self.fd.as_raw_fd(), how).map_err(io::Error::from)
+    }
+}
+
+fn bytemuck_bytes(w: &mut [u64]) -> &mut [u8] {
+    // SAFETY: u64 has no padding and every byte pattern is a valid u8; the
+    // slice covers exactly the words' memory.
+    unsafe { std::slice::from_raw_parts_mut(w.as_mut_ptr().cast::<u8>(), w.len() * 8) }
 }

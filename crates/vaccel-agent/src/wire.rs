@@ -1,0 +1,251 @@
+//! Reading request frames from a blocking socket: usually one `recvmsg`
+//! per frame, into a buffer reused across frames.
+//!
+//! Payloads are handed to plugins in place (they cast argument bytes to
+//! `f32` and the like), so a payload always starts 8-aligned: the buffer is
+//! a `Vec<u64>`, and a frame that would start misaligned is moved to the
+//! front first. Frames larger than the buffer go straight into a buffer of
+//! their exact size, so their bytes are copied once (by the kernel).
+
+use std::io;
+use std::os::fd::OwnedFd;
+
+use vaccel_proto::{HEADER_LEN, Header, ProtoError};
+use vaccel_transport::BlockingStream;
+
+/// Size of a connection's read buffer. Frames up to this size (header
+/// included) are read through it, possibly several with one call.
+pub(crate) const BUF_BYTES: usize = 64 << 10;
+const BUF_WORDS: usize = BUF_BYTES / 8;
+
+/// A fresh read buffer.
+pub(crate) fn new_buf() -> Vec<u64> {
+    vec![0u64; BUF_WORDS]
+}
+
+/// Why no frame came.
+pub(crate) enum ReadError {
+    /// The peer closed (or the read side was shut down), or the read failed.
+    Closed(Option<io::Error>),
+    /// A header that cannot be served: the connection must close. The
+    /// request id is answered first if the frame is merely too large.
+    Bad(ProtoError, u64),
+}
+
+/// Where a frame's payload lives.
+pub(crate) enum Body {
+    /// In the reader's buffer at this byte offset, until the next read.
+    Buffered(usize),
+    /// In its own buffer (frames larger than the read buffer).
+    Own(Vec<u64>),
+}
+
+/// A complete request frame.
+pub(crate) struct InFrame {
+    pub header: Header,
+    pub body: Body,
+    /// Descriptors that arrived with the frame's bytes (`SCM_RIGHTS`).
+    pub fds: Vec<OwnedFd>,
+}
+
+impl InFrame {
+    /// Total bytes on the wire.
+    pub fn wire_len(&self) -> usize {
+        HEADER_LEN + self.header.len as usize
+    }
+}
+
+/// One connection's read state. It belongs to whichever thread currently
+/// reads the connection (the leader) and moves with that role.
+pub(crate) struct Reader {
+    /// Empty while lent out (see [`Reader::take_buf`]).
+    buf: Vec<u64>,
+    /// Unconsumed bytes are `buf[start..end]`.
+    start: usize,
+    end: usize,
+    /// Stream offset of `buf[0]`.
+    base: u64,
+    /// Received descriptors, with the stream offset where the read that
+    /// brought them began: they belong to the frame holding that byte.
+    fds: Vec<(u64, OwnedFd)>,
+    /// HELLO was accepted on this connection.
+    pub hello: bool,
+}
+
+fn bytes(w: &[u64]) -> &[u8] {
+    bytemuck::cast_slice(w)
+}
+
+fn bytes_mut(w: &mut [u64]) -> &mut [u8] {
+    bytemuck::cast_slice_mut(w)
+}
+
+impl Reader {
+    pub fn new() -> Reader {
+        Reader {
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+            base: 0,
+            fds: Vec::new(),
+            hello: false,
+        }
+    }
+
+    /// Whether bytes of a further frame are already buffered.
+    pub fn has_buffered(&self) -> bool {
+        self.end > self.start
+    }
+
+    /// The buffer's bytes.
+    pub fn buffer(&self) -> &[u8] {
+        bytes(&self.buf)
+    }
+
+    /// The payload of a frame read by the last [`next`](Self::next).
+    pub fn payload<'a>(&'a self, f: &'a InFrame) -> &'a [u8] {
+        let len = f.header.len as usize;
+        match &f.body {
+            Body::Buffered(off) => &bytes(&self.buf)[*off..*off + len],
+            Body::Own(v) => &bytes(v)[..len],
+        }
+    }
+
+    /// Lend out the whole buffer (with the last frame's payload in it) when
+    /// nothing else is buffered, so an op can run on it in place while
+    /// another thread reads on. The reader takes a spare buffer on its next
+    /// read (usually this one, given back by then).
+    pub fn take_buf(&mut self) -> Vec<u64> {
+        debug_assert!(!self.has_buffered());
+        self.base += self.end as u64;
+        self.start = 0;
+        self.end = 0;
+        std::mem::take(&mut self.buf)
+    }
+
+    /// Read the next frame (blocking). `spare` supplies a buffer if this
+    /// reader lent its own out.
+    pub fn next(
+        &mut self,
+        sock: &BlockingStream,
+        max_frame: u32,
+        spare: impl FnOnce() -> Vec<u64>,
+    ) -> Result<InFrame, ReadError> {
+        if self.buf.is_empty() {
+            self.buf = spare();
+        }
+        // Keep the next frame's start 8-aligned (payload = start + 24).
+        if self.start == self.end {
+            self.base += self.end as u64;
+            self.start = 0;
+            self.end = 0;
+        } else if self.start % 8 != 0 {
+            self.compact();
+        }
+        while self.end - self.start < HEADER_LEN {
+            if self.start + HEADER_LEN > BUF_BYTES {
+                self.compact();
+            }
+            self.fill(sock)?;
+        }
+        let hb: &[u8; HEADER_LEN] = bytes(&self.buf)[self.start..self.start + HEADER_LEN]
+            .try_into()
+            .expect("24 bytes");
+        let header = match Header::decode(hb, max_frame) {
+            Ok(h) => h,
+            Err(e) => {
+                let id = u64::from_le_bytes(hb[16..24].try_into().expect("8 bytes"));
+                return Err(ReadError::Bad(e, id));
+            }
+        };
+        let total = HEADER_LEN + header.len as usize;
+        let frame_at = self.base + self.start as u64;
+        if total > BUF_BYTES {
+            return self.read_large(sock, header, frame_at);
+        }
+        if self.start + total > BUF_BYTES {
+            self.compact();
+        }
+        while self.end - self.start < total {
+            self.fill(sock)?;
+        }
+        let off = self.start + HEADER_LEN;
+        self.start += total;
+        Ok(InFrame {
+            header,
+            body: Body::Buffered(off),
+            fds: self.fds_until(frame_at + total as u64),
+        })
+    }
+
+    /// A frame larger than the buffer: what is buffered (all of it belongs
+    /// to this frame), then the rest straight into an exact-size buffer.
+    fn read_large(
+        &mut self,
+        sock: &BlockingStream,
+        header: Header,
+        frame_at: u64,
+    ) -> Result<InFrame, ReadError> {
+        let len = header.len as usize;
+        let mut own = vec![0u64; len.div_ceil(8)];
+        let have = self.end - self.start - HEADER_LEN;
+        let from = self.start + HEADER_LEN;
+        bytes_mut(&mut own)[..have].copy_from_slice(&bytes(&self.buf)[from..from + have]);
+        self.base += self.end as u64;
+        self.start = 0;
+        self.end = 0;
+        let mut got = have;
+        let mut fds = Vec::new();
+        while got < len {
+            match sock.recv(&mut bytes_mut(&mut own)[got..len], &mut fds, true) {
+                Ok(0) => return Err(ReadError::Closed(None)),
+                Ok(n) => got += n,
+                Err(e) => return Err(ReadError::Closed(Some(e))),
+            }
+        }
+        self.base += (len - have) as u64;
+        let mut mine = self.fds_until(frame_at + (HEADER_LEN + len) as u64);
+        mine.extend(fds);
+        Ok(InFrame {
+            header,
+            body: Body::Own(own),
+            fds: mine,
+        })
+    }
+
+    /// Move the unconsumed bytes to the front of the buffer.
+    fn compact(&mut self) {
+        let (s, e) = (self.start, self.end);
+        bytes_mut(&mut self.buf).copy_within(s..e, 0);
+        self.base += s as u64;
+        self.start = 0;
+        self.end = e - s;
+    }
+
+    /// One read into the free end of the buffer.
+    fn fill(&mut self, sock: &BlockingStream) -> Result<(), ReadError> {
+        let at = self.base + self.end as u64;
+        let mut fds = Vec::new();
+        let n = sock
+            .recv(&mut bytes_mut(&mut self.buf)[self.end..], &mut fds, false)
+            .map_err(|e| ReadError::Closed(Some(e)))?;
+        if n == 0 {
+            return Err(ReadError::Closed(None));
+        }
+        self.end += n;
+        self.fds.extend(fds.into_iter().map(|fd| (at, fd)));
+        Ok(())
+    }
+
+    /// The descriptors that arrived before stream offset `end`.
+    fn fds_until(&mut self, end: u64) -> Vec<OwnedFd> {
+        if self.fds.is_empty() {
+            return Vec::new();
+        }
+        let (mine, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.fds)
+            .into_iter()
+            .partition(|(at, _)| *at < end);
+        self.fds = later;
+        mine.into_iter().map(|(_, fd)| fd).collect()
+    }
+}
