@@ -2,6 +2,7 @@
 //! control requests inline, and runs other ops on its own thread after
 //! letting go of the reader role (see `engine` for the threading model).
 
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, TryLockError};
 use std::time::{Duration, Instant};
@@ -41,6 +42,9 @@ struct ConnState {
     finished: bool,
 }
 
+/// A timed-out op to answer: request id, op name, when it was read.
+type Overdue = (u64, &'static str, Instant);
+
 /// One served connection.
 pub(crate) struct ConnCtx {
     /// Engine key (the connection id).
@@ -58,6 +62,9 @@ pub(crate) struct ConnCtx {
     write: Mutex<()>,
     /// Read buffers lent to ops and given back.
     spare: Mutex<Vec<Vec<u64>>>,
+    /// Timed-out ops waiting for their `ETIMEDOUT` answer, and whether a
+    /// thread is answering them.
+    timeouts: Mutex<(VecDeque<Overdue>, bool)>,
     done: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
 }
 
@@ -559,14 +566,33 @@ impl ConnCtx {
         }
     }
 
-    /// The timer answered an op at its deadline.
-    pub fn timed_out(&self, id: u64, op: &'static str, started: Instant, timeout: Duration) {
-        let e = Error::new(
-            Code::TimedOut,
-            format!("op did not finish within {timeout:?} (the agent's per-op timeout)"),
-        );
-        self.op_reply(id, op, started, Err(e), &mut || {});
-        self.answered(true, false);
+    /// An op passed its deadline: queue its `ETIMEDOUT` answer. `true`: no
+    /// thread answers this connection's timeouts yet; the caller must run
+    /// [`answer_timeouts`](Self::answer_timeouts) on one.
+    pub fn timed_out(&self, id: u64, op: &'static str, started: Instant) -> bool {
+        let mut t = lock(&self.timeouts);
+        t.0.push_back((id, op, started));
+        !std::mem::replace(&mut t.1, true)
+    }
+
+    /// Answer queued timeouts until none is left.
+    pub fn answer_timeouts(&self, timeout: Duration) {
+        loop {
+            let Some((id, op, started)) = ({
+                let mut t = lock(&self.timeouts);
+                let next = t.0.pop_front();
+                t.1 = next.is_some();
+                next
+            }) else {
+                return;
+            };
+            let e = Error::new(
+                Code::TimedOut,
+                format!("op did not finish within {timeout:?} (the agent's per-op timeout)"),
+            );
+            self.op_reply(id, op, started, Err(e), &mut || {});
+            self.answered(true, false);
+        }
     }
 
     /// Reading has ended: release once nothing is in flight.
@@ -744,6 +770,7 @@ pub(crate) async fn serve(
         room: Condvar::new(),
         write: Mutex::new(()),
         spare: Mutex::new(Vec::new()),
+        timeouts: Mutex::new((VecDeque::new(), false)),
         done: Mutex::new(Some(tx)),
     });
     tracing::debug!(conn = id, peer = %ctx.peer, "connected");
