@@ -438,23 +438,18 @@ impl Timer {
             if !expired.is_empty() {
                 drop(st);
                 for t in expired {
-                    let timeout = self.timeout;
-                    // A thread per expired op: writing the reply may block
-                    // on a client that does not read, which must not delay
-                    // other deadlines. Without a thread, answer here.
-                    let cell = Arc::new(Mutex::new(Some(t)));
-                    let c2 = cell.clone();
+                    // Writing the reply may block on a client that does not
+                    // read, which must not delay other deadlines: one
+                    // thread per connection answers its timed-out ops.
+                    if !t.ctx.timed_out(t.id, t.op, t.started) {
+                        continue;
+                    }
+                    let (ctx, timeout) = (t.ctx.clone(), self.timeout);
                     let r = std::thread::Builder::new()
                         .name("vaccel-agent-timeout".into())
-                        .spawn(move || {
-                            if let Some(t) = lock(&c2).take() {
-                                t.ctx.timed_out(t.id, t.op, t.started, timeout);
-                            }
-                        });
-                    if r.is_err()
-                        && let Some(t) = lock(&cell).take()
-                    {
-                        t.ctx.timed_out(t.id, t.op, t.started, timeout);
+                        .spawn(move || ctx.answer_timeouts(timeout));
+                    if r.is_err() {
+                        t.ctx.answer_timeouts(self.timeout);
                     }
                 }
                 st = lock(&self.st);

@@ -2,8 +2,9 @@
 //! control requests inline, and runs other ops on its own thread after
 //! letting go of the reader role (see `engine` for the threading model).
 
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Condvar, Mutex, TryLockError};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -41,6 +42,18 @@ struct ConnState {
     finished: bool,
 }
 
+/// The reply writer's state.
+#[derive(Default)]
+struct Out {
+    /// A thread is writing; it also writes what is queued before it stops.
+    busy: bool,
+    /// Encoded replies waiting for the writer (each counted in `inflight`).
+    queue: VecDeque<Vec<u8>>,
+}
+
+/// A timed-out op to answer: request id, op name, when it was read.
+type Overdue = (u64, &'static str, Instant);
+
 /// One served connection.
 pub(crate) struct ConnCtx {
     /// Engine key (the connection id).
@@ -54,10 +67,14 @@ pub(crate) struct ConnCtx {
     st: Mutex<ConnState>,
     /// The leader waits here while `MAX_INFLIGHT` requests are unanswered.
     room: Condvar,
-    /// Serializes replies (each is one or more `sendmsg` calls).
-    write: Mutex<()>,
+    /// Replies: one thread writes at a time; others queue their frame and
+    /// leave, so a client that does not read blocks one thread, not many.
+    out: Mutex<Out>,
     /// Read buffers lent to ops and given back.
     spare: Mutex<Vec<Vec<u64>>>,
+    /// Timed-out ops waiting for their `ETIMEDOUT` answer, and whether a
+    /// thread is answering them.
+    timeouts: Mutex<(VecDeque<Overdue>, bool)>,
     done: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
 }
 
@@ -222,7 +239,7 @@ impl ConnCtx {
                 Err(ReadError::Bad(e, id)) => {
                     tracing::warn!(conn = self.key, peer = %self.peer, error = %e, "bad frame; closing the connection");
                     if matches!(e, ProtoError::TooLarge { .. }) {
-                        let _ = self.reply(id, Err(e.into()), &mut || {});
+                        let _ = self.reply(id, Err(e.into()), false, &mut || {});
                     }
                     drop(rd);
                     self.reader_finished();
@@ -254,7 +271,7 @@ impl ConnCtx {
             if op_id == Some(0) {
                 // NOOP is answered inline: nothing to wait for.
                 let r = self.run(rd.payload(&f));
-                self.op_reply(id, op, started, r, &mut || {});
+                self.op_reply(id, op, started, r, false, &mut || {});
                 continue;
             }
             let hand_off = {
@@ -332,13 +349,13 @@ impl ConnCtx {
         let shared = self.shared();
         let id = f.header.id;
         if f.header.kind == vaccel_proto::kind::OP {
-            let _ = self.reply(id, Err(Error::perm("send HELLO first")), &mut || {});
+            let _ = self.reply(id, Err(Error::perm("send HELLO first")), false, &mut || {});
             return false;
         }
         let p = rd.payload(&f);
         let req = match Request::decode(f.header.kind, p) {
             Ok(r) => r,
-            Err(e) => return self.reply(id, Err(e.into()), &mut || {}).is_ok(),
+            Err(e) => return self.reply(id, Err(e.into()), false, &mut || {}).is_ok(),
         };
         if !rd.hello {
             let Request::Hello {
@@ -347,7 +364,7 @@ impl ConnCtx {
                 token,
             } = req
             else {
-                let _ = self.reply(id, Err(Error::perm("send HELLO first")), &mut || {});
+                let _ = self.reply(id, Err(Error::perm("send HELLO first")), false, &mut || {});
                 return false;
             };
             if self.tcp && !shared.config.insecure {
@@ -357,6 +374,7 @@ impl ConnCtx {
                     let _ = self.reply(
                         id,
                         Err(Error::perm("wrong or missing token (VACCEL_RPC_TOKEN)")),
+                        false,
                         &mut || {},
                     );
                     return false;
@@ -373,7 +391,7 @@ impl ConnCtx {
                 max_frame: shared.config.max_frame,
                 server: concat!("vaccel-agent ", env!("CARGO_PKG_VERSION")),
             };
-            let sent = self.reply(id, Ok(ok), &mut || {}).is_ok();
+            let sent = self.reply(id, Ok(ok), false, &mut || {}).is_ok();
             rd.hello = true;
             return sent;
         }
@@ -444,18 +462,21 @@ impl ConnCtx {
             )),
             Request::ShmUnmap { region } => conn.unmap_region(*region).map(|()| Response::Done),
         };
-        self.reply(id, r, &mut || {}).is_ok()
+        self.reply(id, r, false, &mut || {}).is_ok()
     }
 
-    /// Record and send an op's reply.
+    /// Record and send an op's reply. `answers`: it answers a request
+    /// counted in `inflight`. Returns whether the caller counts it answered
+    /// (`false`: it was queued, and its writer will).
     fn op_reply(
         &self,
         id: u64,
         op: &'static str,
         started: Instant,
         result: Result<(Vec<OutStore>, Vec<usize>), Error>,
+        answers: bool,
         on_block: &mut dyn FnMut(),
-    ) {
+    ) -> bool {
         let shared = self.shared();
         let status = match &result {
             Ok(_) => "ok",
@@ -466,26 +487,31 @@ impl ConnCtx {
             Ok((stores, lens)) => {
                 let outputs: Vec<&[u8]> =
                     stores.iter().zip(&lens).map(|(s, l)| s.bytes(*l)).collect();
-                self.reply(id, Ok(Response::OpResult { outputs }), on_block)
+                self.reply(id, Ok(Response::OpResult { outputs }), answers, on_block)
             }
             Err(e) => {
                 shared.stats.op_errors.fetch_add(1, Ordering::Relaxed);
-                self.reply(id, Err(e), on_block)
+                self.reply(id, Err(e), answers, on_block)
             }
         };
-        if let Err(e) = sent {
-            tracing::debug!(error = %e, "writing a reply failed");
+        match sent {
+            Ok(now) => now,
+            Err(e) => {
+                tracing::debug!(error = %e, "writing a reply failed");
+                true
+            }
         }
     }
 
-    /// Answer request `id`. `on_block` runs once if the reply cannot go out
-    /// at once (the write lock is busy or the socket is full).
+    /// Answer request `id` (see [`send`](Self::send) for `answers` and the
+    /// result). `on_block` runs whenever a write finds the socket full.
     fn reply(
         &self,
         id: u64,
         r: Result<Response<'_>, Error>,
+        answers: bool,
         on_block: &mut dyn FnMut(),
-    ) -> std::io::Result<()> {
+    ) -> std::io::Result<bool> {
         let shared = self.shared();
         shared.stats.requests.fetch_add(1, Ordering::Relaxed);
         let encoded = match &r {
@@ -506,34 +532,64 @@ impl ConnCtx {
                 }
                 .encode(id)
                 .expect("small frame");
-                return self.send(&f, on_block);
+                return self.send(&f, answers, on_block);
             }
         };
-        self.send(&f, on_block)
+        self.send(&f, answers, on_block)
     }
 
-    fn send(&self, frame: &Frame<'_>, on_block: &mut dyn FnMut()) -> std::io::Result<()> {
-        let mut blocked = false;
-        let _w = match self.write.try_lock() {
-            Ok(g) => g,
-            Err(TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(TryLockError::WouldBlock) => {
-                blocked = true;
-                on_block();
-                lock(&self.write)
+    /// Write a reply, or queue it if another thread is writing. `answers`:
+    /// it answers an OP request counted in `inflight`. `Ok(true)`: written
+    /// (the caller counts the answer); `Ok(false)`: queued, and the writer
+    /// counts it once written (a queued non-OP reply is counted in
+    /// `inflight` meanwhile, so the connection is not closed under it).
+    fn send(
+        &self,
+        frame: &Frame<'_>,
+        answers: bool,
+        on_block: &mut dyn FnMut(),
+    ) -> std::io::Result<bool> {
+        {
+            let mut out = lock(&self.out);
+            if out.busy {
+                out.queue.push_back(frame.to_vec());
+                drop(out);
+                if !answers {
+                    lock(&self.st).inflight += 1;
+                }
+                return Ok(false);
             }
-        };
-        write_frame(&self.sock, frame, &mut || {
-            if !blocked {
-                blocked = true;
-                on_block();
+            out.busy = true;
+        }
+        let mut r = write_frame(&self.sock, frame, on_block);
+        if r.is_ok() {
+            self.count_out(frame.len());
+        }
+        loop {
+            let next = {
+                let mut out = lock(&self.out);
+                let next = out.queue.pop_front();
+                out.busy = next.is_some();
+                next
+            };
+            let Some(bytes) = next else { break };
+            if r.is_ok() {
+                let mut slices = [std::io::IoSlice::new(&bytes)];
+                r = write_slices(&self.sock, &mut slices, on_block);
+                if r.is_ok() {
+                    self.count_out(bytes.len());
+                }
             }
-        })?;
+            self.answered(true, false);
+        }
+        r.map(|()| true)
+    }
+
+    fn count_out(&self, n: usize) {
         self.shared()
             .stats
             .bytes_out
-            .fetch_add(frame.len() as u64, Ordering::Relaxed);
-        Ok(())
+            .fetch_add(n as u64, Ordering::Relaxed);
     }
 
     /// One unanswered OP request was answered (and `disengage`: a thread
@@ -559,14 +615,34 @@ impl ConnCtx {
         }
     }
 
-    /// The timer answered an op at its deadline.
-    pub fn timed_out(&self, id: u64, op: &'static str, started: Instant, timeout: Duration) {
-        let e = Error::new(
-            Code::TimedOut,
-            format!("op did not finish within {timeout:?} (the agent's per-op timeout)"),
-        );
-        self.op_reply(id, op, started, Err(e), &mut || {});
-        self.answered(true, false);
+    /// An op passed its deadline: queue its `ETIMEDOUT` answer. `true`: no
+    /// thread answers this connection's timeouts yet; the caller must run
+    /// [`answer_timeouts`](Self::answer_timeouts) on one.
+    pub fn timed_out(&self, id: u64, op: &'static str, started: Instant) -> bool {
+        let mut t = lock(&self.timeouts);
+        t.0.push_back((id, op, started));
+        !std::mem::replace(&mut t.1, true)
+    }
+
+    /// Answer queued timeouts until none is left.
+    pub fn answer_timeouts(&self, timeout: Duration) {
+        loop {
+            let Some((id, op, started)) = ({
+                let mut t = lock(&self.timeouts);
+                let next = t.0.pop_front();
+                t.1 = next.is_some();
+                next
+            }) else {
+                return;
+            };
+            let e = Error::new(
+                Code::TimedOut,
+                format!("op did not finish within {timeout:?} (the agent's per-op timeout)"),
+            );
+            if self.op_reply(id, op, started, Err(e), true, &mut || {}) {
+                self.answered(true, false);
+            }
+        }
     }
 
     /// Reading has ended: release once nothing is in flight.
@@ -618,8 +694,16 @@ fn write_frame(
     frame: &Frame<'_>,
     on_block: &mut dyn FnMut(),
 ) -> std::io::Result<()> {
-    let mut slices = frame.io_slices();
-    let mut bufs = &mut slices[..];
+    write_slices(sock, &mut frame.io_slices(), on_block)
+}
+
+/// Write every byte of `bufs`; `on_block` runs when the socket has no room.
+fn write_slices(
+    sock: &BlockingStream,
+    bufs: &mut [std::io::IoSlice<'_>],
+    on_block: &mut dyn FnMut(),
+) -> std::io::Result<()> {
+    let mut bufs = bufs;
     let mut dont_wait = true;
     while !bufs.is_empty() {
         match sock.send(bufs, dont_wait) {
@@ -664,17 +748,15 @@ fn run_job(engine: &Arc<Engine>, job: Job, mode: Mode) -> (bool, Option<Job>) {
         }
     };
     let mine = engine.timer.finish(key);
-    if mine {
+    let answered = mine && {
         let mut hand_next = || {
             if let Some(j) = next.take() {
                 engine.dispatch(Task::Run(j));
             }
         };
-        ctx.op_reply(job.id, job.op, job.started, result, &mut hand_next);
-    } else {
-        drop(result);
-    }
-    ctx.answered(mine, true);
+        ctx.op_reply(job.id, job.op, job.started, result, true, &mut hand_next)
+    };
+    ctx.answered(answered, true);
     if job.lent {
         ctx.recycle(job.words);
     }
@@ -742,8 +824,9 @@ pub(crate) async fn serve(
             ..ConnState::default()
         }),
         room: Condvar::new(),
-        write: Mutex::new(()),
+        out: Mutex::new(Out::default()),
         spare: Mutex::new(Vec::new()),
+        timeouts: Mutex::new((VecDeque::new(), false)),
         done: Mutex::new(Some(tx)),
     });
     tracing::debug!(conn = id, peer = %ctx.peer, "connected");
