@@ -402,9 +402,9 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// `vaccel-bench-YYYYmmdd-HHMMSS` (UTC).
-pub fn default_out_dir() -> PathBuf {
-    let secs = now_ms() / 1000;
+/// Calendar date and time of day (UTC) of `secs` since the Unix epoch:
+/// (year, month, day, hour, minute, second).
+pub(crate) fn civil(secs: u64) -> (i64, i64, i64, u64, u64, u64) {
     let (days, rem) = (secs / 86_400, secs % 86_400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
     let z = days as i64 + 719_468;
@@ -416,11 +416,14 @@ pub fn default_out_dir() -> PathBuf {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d, rem / 3600, rem / 60 % 60, rem % 60)
+}
+
+/// `vaccel-bench-YYYYmmdd-HHMMSS` (UTC).
+pub fn default_out_dir() -> PathBuf {
+    let (y, m, d, h, mi, s) = civil(now_ms() / 1000);
     PathBuf::from(format!(
-        "vaccel-bench-{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
+        "vaccel-bench-{y:04}{m:02}{d:02}-{h:02}{mi:02}{s:02}"
     ))
 }
 
@@ -756,4 +759,17 @@ pub fn table(summaries: &[Summary]) -> String {
     }
     out += "(times in ms: round trip; handler and op are medians of X-Duration-Seconds and X-Vaccel-Op-Seconds)\n";
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::civil;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil(0), (1970, 1, 1, 0, 0, 0));
+        // A leap day, and the last second of a century year.
+        assert_eq!(civil(951_782_400 + 3_723), (2000, 2, 29, 1, 2, 3));
+        assert_eq!(civil(4_102_444_799), (2099, 12, 31, 23, 59, 59));
+    }
 }
