@@ -30,6 +30,7 @@
 //!   thread, or the timer with `ETIMEDOUT` at the deadline (the late result
 //!   is then dropped). Each request is answered exactly once.
 
+use crate::wire::BusyPoll;
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -81,10 +82,16 @@ pub(crate) struct Engine {
     exiting: AtomicBool,
     pub pool: OpPool,
     pub timer: Arc<Timer>,
+    /// Readers poll before they block.
+    pub busy: BusyPoll,
 }
 
 impl Engine {
-    pub fn new(max_parallel_ops: usize, op_timeout: Duration) -> std::io::Result<Arc<Engine>> {
+    pub fn new(
+        max_parallel_ops: usize,
+        op_timeout: Duration,
+        busy: BusyPoll,
+    ) -> std::io::Result<Arc<Engine>> {
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
         let wake = EventFd::from_value_and_flags(
             0,
@@ -101,6 +108,7 @@ impl Engine {
             exiting: AtomicBool::new(false),
             pool: OpPool::new(max_parallel_ops),
             timer,
+            busy,
         }))
     }
 

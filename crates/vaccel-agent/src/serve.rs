@@ -226,7 +226,9 @@ impl ConnCtx {
                 self.reader_finished();
                 return;
             }
-            let f = match rd.next(&self.sock, max_frame, || self.spare_buf()) {
+            let f = match rd.next(&self.sock, max_frame, &self.engine.busy, || {
+                self.spare_buf()
+            }) {
                 Ok(f) => f,
                 Err(ReadError::Closed(e)) => {
                     if let Some(e) = e {

@@ -161,6 +161,7 @@ pub fn run(host: vaccel::Runtime, a: &Args, out: &mut dyn Write) -> anyhow::Resu
             address: address.clone(),
             token: None,
             timeout: exec_timeout + Duration::from_secs(5),
+            busy_poll: vaccel_plugin_remote::DEFAULT_BUSY_POLL,
         })))
         .build()?;
     let functions: Registry = vaccel_functions::all(Arc::new(guest)).into_iter().collect();

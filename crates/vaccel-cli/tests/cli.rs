@@ -312,6 +312,20 @@ fn agent_bad_input_is_one_clear_line() {
         "{}",
         stderr(&o)
     );
+    for (bad, why) in [("soon", "invalid digit"), ("2000000", "not in 0..=1000000")] {
+        let o = vaccel(
+            "noop",
+            &[
+                "agent",
+                "--listen",
+                "unix:///tmp/x.sock",
+                "--busy-poll-us",
+                bad,
+            ],
+        );
+        assert_eq!(o.status.code(), Some(2));
+        assert!(stderr(&o).contains(why), "{}", stderr(&o));
+    }
 }
 
 #[test]

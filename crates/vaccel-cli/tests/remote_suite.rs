@@ -98,6 +98,7 @@ fn real_plugins_give_identical_results_locally_and_remotely() {
             address: addr.clone(),
             token: Some("t0k3n".into()),
             timeout: Duration::from_secs(120),
+            busy_poll: vaccel_plugin_remote::DEFAULT_BUSY_POLL,
         });
         let rt = Runtime::builder()
             .with_plugin(Arc::new(plugin))

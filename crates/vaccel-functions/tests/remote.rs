@@ -40,6 +40,7 @@ fn functions_through_an_agent() {
             address: addr.clone(),
             token: None,
             timeout: Duration::from_secs(120),
+            busy_poll: vaccel_plugin_remote::DEFAULT_BUSY_POLL,
         })))
         .build()
         .unwrap();

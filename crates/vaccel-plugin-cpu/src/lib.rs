@@ -10,7 +10,10 @@
 //! | `AES_CBC_ENCRYPT` / `AES_CBC_DECRYPT` | PKCS#7; RustCrypto `aes` + `cbc` (AES-NI detected at run time), and for encryption on AES-NI CPUs a register-resident AES-NI CBC loop of this crate |
 //!
 //! Configuration: `VACCEL_CPU_THREADS` (default: the number of available
-//! cores) caps the threads one SGEMM uses. [`PluginInfo::details`] reports
+//! cores) caps the threads one SGEMM uses; `VACCEL_CPU_SPIN_US` (default
+//! 100) is how long those threads stay awake, yielding, after a
+//! multi-threaded SGEMM so that the next one does not pay for waking them
+//! (0: sleep at once). [`PluginInfo::details`] reports
 //! `threads`, which AES implementation runs (`aes-ni`, `armv8` or `soft`)
 //! and the SGEMM kernels' SIMD level ([`simd_level`]).
 //!
@@ -36,6 +39,8 @@ pub use sgemm::simd_level;
 
 /// Environment variable that caps the threads one SGEMM call uses.
 pub const THREADS_ENV: &str = "VACCEL_CPU_THREADS";
+/// Environment variable: how long (µs) SGEMM threads stay awake after a call.
+pub const SPIN_ENV: &str = "VACCEL_CPU_SPIN_US";
 
 /// The ops this plugin implements.
 pub const OPS: [OpType; 4] = [
@@ -72,6 +77,16 @@ pub fn parse_threads(v: &str) -> Result<usize> {
     }
 }
 
+/// Parse a `VACCEL_CPU_SPIN_US` value: microseconds, 0 … 1 000 000.
+pub fn parse_spin(v: &str) -> Result<std::time::Duration> {
+    match v.trim().parse::<u64>() {
+        Ok(us) if us <= 1_000_000 => Ok(std::time::Duration::from_micros(us)),
+        _ => Err(Error::inval(format!(
+            "{SPIN_ENV}={v}: expected microseconds from 0 to 1000000 (0: SGEMM threads sleep as soon as they are idle)"
+        ))),
+    }
+}
+
 impl CpuPlugin {
     /// A plugin using `VACCEL_CPU_THREADS` threads for large SGEMMs, or every
     /// available core when that is unset. An invalid value is reported (as a
@@ -84,7 +99,14 @@ impl CpuPlugin {
             }),
             Err(_) => available_cores(),
         };
-        CpuPlugin::with_threads(threads)
+        let mut p = CpuPlugin::with_threads(threads);
+        if let Ok(v) = std::env::var(SPIN_ENV) {
+            match parse_spin(&v) {
+                Ok(d) => p.set_spin(d),
+                Err(e) => tracing::warn!(error = %e, "cpu plugin: ignoring {SPIN_ENV}"),
+            }
+        }
+        p
     }
 
     /// A plugin using at most `threads` threads per SGEMM (0 counts as 1).
@@ -102,6 +124,17 @@ impl CpuPlugin {
     /// Smallest `m·n·k` that runs multi-threaded.
     pub fn parallel_threshold(&self) -> usize {
         self.gemm.parallel_threshold()
+    }
+
+    /// How long SGEMM threads stay awake after a multi-threaded call.
+    pub fn spin(&self) -> std::time::Duration {
+        self.gemm.spin()
+    }
+
+    /// Change how long SGEMM threads stay awake (yielding) after a
+    /// multi-threaded call; zero lets them sleep at once.
+    pub fn set_spin(&mut self, spin: std::time::Duration) {
+        self.gemm.set_spin(spin);
     }
 
     /// Change the smallest `m·n·k` that runs multi-threaded (for tuning and

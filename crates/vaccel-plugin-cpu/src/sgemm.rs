@@ -6,7 +6,9 @@
 //! BLAS α to gemm's `beta`, and `read_dst` is `β != 0`: a β of zero ignores
 //! C's old contents, NaNs included, as BLAS specifies.
 
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use vaccel_core::ops::Sgemm;
 use vaccel_core::{Arg, ArgOut, Error, Result};
@@ -64,6 +66,37 @@ pub(crate) fn default_parallel_threshold() -> usize {
     }
 }
 
+/// Default time the pool's threads stay awake after a multi-threaded SGEMM.
+pub(crate) const DEFAULT_SPIN: Duration = Duration::from_micros(100);
+
+/// Keeping the pool's threads awake between calls.
+///
+/// An idle rayon worker gives up after a few dozen `yield`s (~15 µs) and
+/// sleeps; waking two of them costs ~50 µs on a small VM, a third of an
+/// n = 256 SGEMM. A caller that issues SGEMMs back to back with a little
+/// work between them (a loop of layers, a remote client's round trip)
+/// would pay that on every call. So after each multi-threaded call every
+/// worker runs a *linger* job: it yields the CPU in a loop until the next
+/// call begins (the generation changes) or `spin` has passed, and only then
+/// may rayon put it to sleep. OpenBLAS and OpenMP runtimes do the same
+/// (their threads spin far longer by default). Yielding keeps lingering
+/// cheap for other threads on the same cores.
+#[derive(Debug)]
+struct Warm {
+    /// Bumped as each multi-threaded call begins.
+    generation: AtomicU64,
+    spin: Duration,
+}
+
+impl Warm {
+    fn linger(&self, since: u64) {
+        let until = Instant::now() + self.spin;
+        while self.generation.load(Ordering::Acquire) == since && Instant::now() < until {
+            std::thread::yield_now();
+        }
+    }
+}
+
 /// The SGEMM engine: thread count, threading threshold, and a lazily built
 /// thread pool of its own (so the host's global rayon pool, if any, is left
 /// alone and `VACCEL_CPU_THREADS` is an exact cap).
@@ -72,6 +105,7 @@ pub(crate) struct Engine {
     threads: usize,
     threshold: usize,
     pool: OnceLock<Option<rayon::ThreadPool>>,
+    warm: Arc<Warm>,
 }
 
 impl Engine {
@@ -80,7 +114,22 @@ impl Engine {
             threads,
             threshold: default_parallel_threshold(),
             pool: OnceLock::new(),
+            warm: Arc::new(Warm {
+                generation: AtomicU64::new(0),
+                spin: DEFAULT_SPIN,
+            }),
         }
+    }
+
+    pub(crate) fn spin(&self) -> Duration {
+        self.warm.spin
+    }
+
+    pub(crate) fn set_spin(&mut self, spin: Duration) {
+        self.warm = Arc::new(Warm {
+            generation: AtomicU64::new(0),
+            spin,
+        });
     }
 
     pub(crate) fn threads(&self) -> usize {
@@ -140,7 +189,13 @@ impl Engine {
         match pool {
             Some(pool) => {
                 let par = gemm::Parallelism::Rayon(self.threads);
+                // Lingering workers return to the pool as this call begins.
+                let generation = self.warm.generation.fetch_add(1, Ordering::AcqRel) + 1;
                 pool.install(|| call_gemm(s, strides, c, par));
+                if !self.warm.spin.is_zero() {
+                    let warm = self.warm.clone();
+                    pool.spawn_broadcast(move |_| warm.linger(generation));
+                }
             }
             None => call_gemm(s, strides, c, gemm::Parallelism::None),
         }
@@ -212,5 +267,39 @@ fn scale(c: &mut [f32], m: usize, n: usize, ldc: usize, beta: f32) {
         } else {
             row.iter_mut().for_each(|x| *x *= beta);
         }
+    }
+}
+
+#[cfg(test)]
+mod linger_tests {
+    use super::*;
+
+    #[test]
+    fn lingering_ends_when_the_next_call_begins_or_the_time_is_up() {
+        let warm = Arc::new(Warm {
+            generation: AtomicU64::new(5),
+            spin: Duration::from_secs(30),
+        });
+        let w = warm.clone();
+        let t = std::thread::spawn(move || {
+            let start = Instant::now();
+            w.linger(5);
+            start.elapsed()
+        });
+        std::thread::sleep(Duration::from_millis(20));
+        warm.generation.fetch_add(1, Ordering::AcqRel);
+        // Far less than the 30 s window: the new generation ended it.
+        assert!(t.join().unwrap() < Duration::from_secs(20));
+        let short = Warm {
+            generation: AtomicU64::new(0),
+            spin: Duration::from_millis(5),
+        };
+        let start = Instant::now();
+        short.linger(0);
+        assert!(start.elapsed() >= Duration::from_millis(5));
+        // A stale generation returns at once.
+        let start = Instant::now();
+        short.linger(7);
+        assert!(start.elapsed() < Duration::from_secs(5));
     }
 }

@@ -222,6 +222,24 @@ fn threads_setting_parses() {
 }
 
 #[test]
+fn spin_setting_parses() {
+    assert_eq!(
+        parse_spin("250").unwrap(),
+        std::time::Duration::from_micros(250)
+    );
+    assert_eq!(parse_spin(" 0 ").unwrap(), std::time::Duration::ZERO);
+    for bad in ["-1", "2000000", "fast", ""] {
+        let e = parse_spin(bad).unwrap_err();
+        assert_eq!(e.code(), Code::Inval);
+        assert!(e.message().contains(SPIN_ENV), "{e}");
+    }
+    let mut p = CpuPlugin::with_threads(2);
+    assert_eq!(p.spin(), std::time::Duration::from_micros(100));
+    p.set_spin(std::time::Duration::ZERO);
+    assert_eq!(p.spin(), std::time::Duration::ZERO);
+}
+
+#[test]
 fn unsupported_op_is_notsup() {
     let e = CpuPlugin::with_threads(1)
         .run(&ctx(), OpType::ImageClassify, &[], &mut [])
@@ -459,6 +477,35 @@ fn sgemm_multithreaded_matches_reference() {
     let p = CpuPlugin::with_threads(2);
     check(&p, &Case::square(170), &mut rng);
     check(&p, &Case::square(40), &mut rng);
+}
+
+#[test]
+fn sgemm_while_workers_linger_or_sleep() {
+    // Calls back to back (workers still lingering from the last call),
+    // after a pause longer than the linger (workers asleep), and with
+    // lingering off, from several threads at once: same results.
+    let mut rng = Rng(11);
+    for spin_us in [0, 100, 20_000] {
+        let mut p = CpuPlugin::with_threads(2);
+        p.set_parallel_threshold(0);
+        p.set_spin(std::time::Duration::from_micros(spin_us));
+        for _ in 0..3 {
+            check(&p, &Case::square(96), &mut rng);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        check(&p, &Case::square(120), &mut rng);
+        std::thread::scope(|s| {
+            for seed in 0..3 {
+                let p = &p;
+                s.spawn(move || {
+                    let mut rng = Rng(100 + seed);
+                    for _ in 0..4 {
+                        check(p, &Case::square(80), &mut rng);
+                    }
+                });
+            }
+        });
+    }
 }
 
 #[test]

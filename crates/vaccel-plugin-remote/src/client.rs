@@ -26,6 +26,8 @@ use vaccel_core::{Code, Error};
 use vaccel_proto::{HEADER_LEN, Header, Request, Response};
 use vaccel_transport::{Address, Stream};
 
+use crate::wait::{Plan, Waits, shape};
+
 /// How long a follower waits before it re-checks its deadline and whether
 /// the reader role is free.
 const FOLLOWER_TICK: Duration = Duration::from_millis(100);
@@ -126,6 +128,8 @@ pub struct Connection {
     cv: Condvar,
     next_id: AtomicU64,
     addr: String,
+    /// How callers wait for replies (busy polling, learned waits).
+    waits: Waits,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -145,6 +149,7 @@ impl Connection {
         addr: &Address,
         token: &[u8],
         timeout: Duration,
+        busy_poll: Duration,
         generation: u64,
     ) -> Result<Arc<Connection>, Error> {
         let s = vaccel_transport::connect(addr, timeout.min(Duration::from_secs(10))).map_err(|e| {
@@ -191,6 +196,7 @@ impl Connection {
             cv: Condvar::new(),
             next_id: AtomicU64::new(1),
             addr: addr.to_string(),
+            waits: Waits::new(busy_poll),
         });
         let weak = Arc::downgrade(&c);
         std::thread::Builder::new()
@@ -255,6 +261,7 @@ impl Connection {
     ) -> Result<Reply, Error> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let frame = req.encode(id).map_err(Error::from)?;
+        let shape = shape(req);
         {
             let mut g = lock(&self.state);
             if let Some(e) = &g.dead {
@@ -278,7 +285,9 @@ impl Connection {
             self.kill(&mut g, err.clone());
             return Err(err);
         }
-        let deadline = Instant::now() + timeout;
+        let sent = Instant::now();
+        let deadline = sent + timeout;
+        let mut plan = self.waits.plan(shape, sent);
         let mut g = lock(&self.state);
         loop {
             if let Some(r) = g.done.remove(&id) {
@@ -314,7 +323,7 @@ impl Connection {
                         let _stop = lock(&w.stop);
                         w.cv.notify_one();
                     }
-                    let r = read_frame(s, st, self.max_frame, &w.progress);
+                    let r = read_frame(s, st, self.max_frame, &w.progress, &mut plan);
                     w.reading_until.store(0, Ordering::SeqCst);
                     r
                 };
@@ -323,6 +332,7 @@ impl Connection {
                 match res {
                     Ok(reply) => {
                         if reply.header.id == id {
+                            self.waits.observe(shape, sent.elapsed());
                             g.waiting.remove(&id);
                             if g.waiters > 0 {
                                 self.cv.notify_all();
@@ -367,9 +377,33 @@ fn read_frame(
     st: &mut ReadState,
     max_frame: u32,
     progress: &AtomicU64,
+    plan: &mut Plan,
 ) -> Result<Reply, String> {
-    /// One read that returns bytes.
-    fn read_some(s: &mut Stream, buf: &mut [u8], progress: &AtomicU64) -> Result<usize, String> {
+    /// One read that returns bytes; the first one of a call follows its
+    /// waiting plan (see `crate::wait`).
+    fn read_some(
+        s: &mut Stream,
+        buf: &mut [u8],
+        progress: &AtomicU64,
+        plan: &mut Plan,
+    ) -> Result<usize, String> {
+        if let Some(until) = std::mem::take(plan).poll_until {
+            loop {
+                match s.try_recv(buf) {
+                    Ok(Some(0)) => return Err("the agent closed the connection".into()),
+                    Ok(Some(n)) => {
+                        progress.fetch_add(1, Ordering::Relaxed);
+                        return Ok(n);
+                    }
+                    Ok(None) => {}
+                    Err(e) => return Err(e.to_string()),
+                }
+                if Instant::now() >= until {
+                    break;
+                }
+                std::thread::yield_now();
+            }
+        }
         loop {
             match s.read(buf) {
                 Ok(0) => return Err("the agent closed the connection".into()),
@@ -406,7 +440,7 @@ fn read_frame(
                 st.start = 0;
                 st.end = 0;
                 while got < len {
-                    got += read_some(s, &mut buf[got..], progress)?;
+                    got += read_some(s, &mut buf[got..], progress, plan)?;
                 }
                 return Ok(Reply { header, words });
             }
@@ -422,7 +456,7 @@ fn read_frame(
             st.end -= st.start;
             st.start = 0;
         }
-        st.end += read_some(s, &mut st.buf[st.end..], progress)?;
+        st.end += read_some(s, &mut st.buf[st.end..], progress, plan)?;
     }
 }
 

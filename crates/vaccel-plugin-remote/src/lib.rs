@@ -9,6 +9,7 @@
 //! | `VACCEL_RPC_ADDRESS` | agent address: `unix:///path`, `tcp://host:port`, `vsock://cid:port` | `tcp://127.0.0.1:65500` |
 //! | `VACCEL_RPC_TOKEN` | shared token for TCP agents | – |
 //! | `VACCEL_RPC_TIMEOUT` | seconds to wait for one reply | 120 |
+//! | `VACCEL_RPC_BUSY_POLL_US` | how long (µs) a caller polls for its reply around the time it is expected, before it blocks; 0: always block | 50 |
 //!
 //! One connection is shared by every session and thread of the process
 //! (requests are multiplexed). If the agent goes away, calls in flight fail
@@ -19,6 +20,7 @@
 //! call reconnects). Each connection has one watchdog thread for this.
 
 mod client;
+mod wait;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,6 +43,9 @@ const SHM_MIN_BYTES: usize = 4096;
 /// Default agent address (as upstream vAccel).
 pub const DEFAULT_ADDRESS: &str = "tcp://127.0.0.1:65500";
 
+/// Default busy-poll window (see [`Settings::busy_poll`]).
+pub const DEFAULT_BUSY_POLL: Duration = Duration::from_micros(50);
+
 /// Remote plugin settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -50,10 +55,15 @@ pub struct Settings {
     pub token: Option<String>,
     /// Time to wait for one reply.
     pub timeout: Duration,
+    /// Busy polling: how long a caller polls the socket for its reply
+    /// around the time it is expected before it blocks (zero: always
+    /// block). See `VACCEL_RPC_BUSY_POLL_US`.
+    pub busy_poll: Duration,
 }
 
 impl Settings {
-    /// From `VACCEL_RPC_ADDRESS`, `VACCEL_RPC_TOKEN` and `VACCEL_RPC_TIMEOUT`.
+    /// From `VACCEL_RPC_ADDRESS`, `VACCEL_RPC_TOKEN`, `VACCEL_RPC_TIMEOUT`
+    /// and `VACCEL_RPC_BUSY_POLL_US`.
     pub fn from_env() -> Result<Settings> {
         let addr =
             std::env::var("VACCEL_RPC_ADDRESS").unwrap_or_else(|_| DEFAULT_ADDRESS.to_string());
@@ -73,11 +83,42 @@ impl Settings {
             ),
             Err(_) => Duration::from_secs(120),
         };
+        let busy_poll = busy_poll_from_env()?;
         Ok(Settings {
             address,
             token: std::env::var("VACCEL_RPC_TOKEN").ok(),
             timeout,
+            busy_poll,
         })
+    }
+
+    /// Settings for `address` with the defaults: no token, 120 s timeout,
+    /// the default busy-poll window.
+    pub fn new(address: Address) -> Settings {
+        Settings {
+            address,
+            token: None,
+            timeout: Duration::from_secs(120),
+            busy_poll: DEFAULT_BUSY_POLL,
+        }
+    }
+}
+
+/// `VACCEL_RPC_BUSY_POLL_US`, or the default when it is unset.
+pub fn busy_poll_from_env() -> Result<Duration> {
+    match std::env::var("VACCEL_RPC_BUSY_POLL_US") {
+        Ok(v) => parse_busy_poll(&v),
+        Err(_) => Ok(DEFAULT_BUSY_POLL),
+    }
+}
+
+/// Parse a `VACCEL_RPC_BUSY_POLL_US` value: microseconds, 0 … 1 000 000.
+pub fn parse_busy_poll(v: &str) -> Result<Duration> {
+    match v.trim().parse::<u64>() {
+        Ok(us) if us <= 1_000_000 => Ok(Duration::from_micros(us)),
+        _ => Err(Error::inval(format!(
+            "VACCEL_RPC_BUSY_POLL_US={v}: expected microseconds from 0 to 1000000 (0: callers block for every reply)"
+        ))),
     }
 }
 
@@ -153,6 +194,7 @@ impl RemotePlugin {
             &self.settings.address,
             token,
             self.settings.timeout,
+            self.settings.busy_poll,
             generation,
         )?;
         *slot = Some(c.clone());
@@ -568,6 +610,7 @@ vaccel_core::export_plugin!(
             address: DEFAULT_ADDRESS.parse().expect("valid default"),
             token: None,
             timeout: Duration::from_secs(120),
+            busy_poll: DEFAULT_BUSY_POLL,
         })
     })
 );

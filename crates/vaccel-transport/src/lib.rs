@@ -209,6 +209,20 @@ impl Stream {
         }
     }
 
+    /// Read what is queued now, without waiting: `Ok(None)` when nothing
+    /// is (`Ok(Some(0))`: the peer closed). For busy polling.
+    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        let fd = each!(self, s => std::os::fd::AsRawFd::as_raw_fd(s));
+        loop {
+            match nix::sys::socket::recv(fd, buf, nix::sys::socket::MsgFlags::MSG_DONTWAIT) {
+                Ok(n) => return Ok(Some(n)),
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(nix::errno::Errno::EAGAIN) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
     /// Whether this is a Unix socket (shared-memory capable).
     pub fn is_unix(&self) -> bool {
         matches!(self, Stream::Unix(_))

@@ -239,11 +239,34 @@ impl BlockingStream {
         fds: &mut Vec<OwnedFd>,
         wait_all: bool,
     ) -> io::Result<usize> {
-        let raw = self.fd.as_raw_fd();
         let mut flags = MsgFlags::MSG_CMSG_CLOEXEC;
         if wait_all {
             flags |= MsgFlags::MSG_WAITALL;
         }
+        self.recv_flags(buf, fds, flags)
+    }
+
+    /// Like [`recv`](Self::recv) without waiting: `Ok(None)` when no bytes
+    /// are queued. For busy polling.
+    pub fn try_recv(&self, buf: &mut [u8], fds: &mut Vec<OwnedFd>) -> io::Result<Option<usize>> {
+        match self.recv_flags(
+            buf,
+            fds,
+            MsgFlags::MSG_CMSG_CLOEXEC | MsgFlags::MSG_DONTWAIT,
+        ) {
+            Ok(n) => Ok(Some(n)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn recv_flags(
+        &self,
+        buf: &mut [u8],
+        fds: &mut Vec<OwnedFd>,
+        flags: MsgFlags,
+    ) -> io::Result<usize> {
+        let raw = self.fd.as_raw_fd();
         loop {
             let r = if self.unix {
                 // Aligned for `cmsghdr`; room for MAX_FDS descriptors.

@@ -111,3 +111,47 @@ async fn vsock_loopback_when_the_kernel_has_it() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn try_recv_never_waits_on_either_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = Address::Unix(dir.path().join("agent.sock"));
+    let l = Listener::bind(&addr, &ListenerOptions::default())
+        .await
+        .unwrap();
+    let a = addr.clone();
+    let client = tokio::task::spawn_blocking(move || connect(&a, Duration::from_secs(2)).unwrap());
+    let (s, _) = l.accept().await.unwrap();
+    let mut c = client.await.unwrap();
+    let s = s.into_blocking().unwrap();
+    let mut fds = Vec::new();
+    let mut b = [0u8; 16];
+    // Nothing queued: both sides return at once.
+    assert_eq!(s.try_recv(&mut b, &mut fds).unwrap(), None);
+    assert_eq!(c.try_recv(&mut b).unwrap(), None);
+    c.write_all(b"ping").unwrap();
+    let n = loop {
+        if let Some(n) = s.try_recv(&mut b, &mut fds).unwrap() {
+            break n;
+        }
+        std::thread::yield_now();
+    };
+    assert_eq!(&b[..n], b"ping");
+    s.send(&[std::io::IoSlice::new(b"pong")], false).unwrap();
+    let n = loop {
+        if let Some(n) = c.try_recv(&mut b).unwrap() {
+            break n;
+        }
+        std::thread::yield_now();
+    };
+    assert_eq!(&b[..n], b"pong");
+    // The peer closed: Some(0), not None.
+    drop(c);
+    let n = loop {
+        if let Some(n) = s.try_recv(&mut b, &mut fds).unwrap() {
+            break n;
+        }
+        std::thread::yield_now();
+    };
+    assert_eq!(n, 0);
+}

@@ -664,6 +664,7 @@ pub fn run(local: &Runtime, opts: &Options, out: &mut dyn Write) -> Result<Repor
                 address,
                 token,
                 timeout: Duration::from_secs(120),
+                busy_poll: vaccel_plugin_remote::busy_poll_from_env()?,
             })))
             .build()?;
         let sess = rt

@@ -98,6 +98,7 @@ pub fn run(address: &Address, token: Option<String>, pid: u32, spec: SoakSpec) -
                 address: address.clone(),
                 token: token.clone(),
                 timeout: Duration::from_secs(120),
+                busy_poll: vaccel_plugin_remote::busy_poll_from_env()?,
             })))
             .build()?;
         let (barrier, errors, first_error) = (barrier.clone(), errors.clone(), first_error.clone());
