@@ -214,7 +214,7 @@ impl Reader {
         let total = HEADER_LEN + header.len as usize;
         let frame_at = self.base + self.start as u64;
         if total > BUF_BYTES {
-            return self.read_large(sock, header, frame_at);
+            return self.read_large(sock, poll, header, frame_at);
         }
         if self.start + total > BUF_BYTES {
             self.compact();
@@ -236,6 +236,7 @@ impl Reader {
     fn read_large(
         &mut self,
         sock: &BlockingStream,
+        poll: &BusyPoll,
         header: Header,
         frame_at: u64,
     ) -> Result<InFrame, ReadError> {
@@ -250,7 +251,13 @@ impl Reader {
         let mut got = have;
         let mut fds = Vec::new();
         while got < len {
-            match sock.recv(&mut bytes_mut(&mut own)[got..len], &mut fds, true) {
+            // The rest is on its way: poll for it, then wait for all of it.
+            let rest = &mut bytes_mut(&mut own)[got..len];
+            let r = match poll.spin(|| sock.try_recv(rest, &mut fds).transpose()) {
+                Some(r) => r,
+                None => sock.recv(rest, &mut fds, true),
+            };
+            match r {
                 Ok(0) => return Err(ReadError::Closed(None)),
                 Ok(n) => got += n,
                 Err(e) => return Err(ReadError::Closed(Some(e))),

@@ -88,6 +88,7 @@ fn quick_run_against_noop_writes_tables_plots_and_json() {
     for needle in [
         "machine: ",
         "local plugin: noop",
+        "busy polling: 50 µs on both ends",
         "== NOOP round trip (µs/call) ==",
         "floor: raw ping-pong between two threads of this process, 44-byte request / 28-byte reply",
         "== socket bandwidth",
@@ -187,6 +188,7 @@ fn quick_run_against_noop_writes_tables_plots_and_json() {
         } else {
             let v: serde_json::Value = serde_json::from_str(&s).unwrap();
             assert_eq!(v["settings"]["transports"][1], "tcp");
+            assert_eq!(v["settings"]["busy_poll_us"], 50);
             assert!(v["sgemm"]["points"][0]["variants"]["unix"]["median_s"].is_f64());
             assert!(v["agent_memory"].is_null());
         }

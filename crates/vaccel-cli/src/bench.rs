@@ -82,6 +82,10 @@ pub struct OpsArgs {
     /// Run only these sections, comma-separated (the socket bandwidth runs with sgemm).
     #[arg(long, value_delimiter = ',', value_parser = vaccel_bench::ops::SECTIONS)]
     pub only: Option<Vec<String>>,
+    /// Busy polling on both ends in microseconds (clients, agent, floors); 0 compares
+    /// with every wait blocking [default: VACCEL_RPC_BUSY_POLL_US, else 50].
+    #[arg(long, value_name = "US", value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    pub busy_poll_us: Option<u64>,
     /// The `vaccel` executable to run the agent with (default: this one).
     #[arg(long, hide = true, value_name = "PATH")]
     pub agent_exe: Option<PathBuf>,
@@ -148,6 +152,10 @@ pub fn run(cli: &Cli, rt: &vaccel::Runtime, a: &Args, out: &mut dyn Write) -> an
             opts.budget = o.budget_ms.map(|ms| Duration::from_millis(ms.max(1)));
             opts.hint = vaccel::PluginType::parse(&cli.hint)?;
             opts.only = o.only.clone();
+            opts.busy_poll = match o.busy_poll_us {
+                Some(us) => Duration::from_micros(us),
+                None => vaccel_plugin_remote::busy_poll_from_env()?,
+            };
             opts.command = std::iter::once("vaccel".to_string())
                 .chain(std::env::args().skip(1))
                 .collect::<Vec<_>>()

@@ -323,7 +323,14 @@ impl Connection {
                         let _stop = lock(&w.stop);
                         w.cv.notify_one();
                     }
-                    let r = read_frame(s, st, self.max_frame, &w.progress, &mut plan);
+                    let r = read_frame(
+                        s,
+                        st,
+                        self.max_frame,
+                        &w.progress,
+                        &mut plan,
+                        self.waits.window(),
+                    );
                     w.reading_until.store(0, Ordering::SeqCst);
                     r
                 };
@@ -371,14 +378,22 @@ impl Connection {
     }
 }
 
-/// Read one frame (blocking).
+/// Read one frame (blocking). The first read follows `plan`; once part of
+/// the frame is in, the rest is polled for up to `window` per read (it is
+/// on its way), then read blocking.
 fn read_frame(
     s: &mut Stream,
     st: &mut ReadState,
     max_frame: u32,
     progress: &AtomicU64,
     plan: &mut Plan,
+    window: Duration,
 ) -> Result<Reply, String> {
+    let mid_frame = |plan: &mut Plan| {
+        if plan.poll_until.is_none() && !window.is_zero() {
+            plan.poll_until = Some(Instant::now() + window);
+        }
+    };
     /// One read that returns bytes; the first one of a call follows its
     /// waiting plan (see `crate::wait`).
     fn read_some(
@@ -440,6 +455,7 @@ fn read_frame(
                 st.start = 0;
                 st.end = 0;
                 while got < len {
+                    mid_frame(plan);
                     got += read_some(s, &mut buf[got..], progress, plan)?;
                 }
                 return Ok(Reply { header, words });
@@ -455,6 +471,9 @@ fn read_frame(
             st.buf.copy_within(st.start..st.end, 0);
             st.end -= st.start;
             st.start = 0;
+        }
+        if have > 0 {
+            mid_frame(plan);
         }
         st.end += read_some(s, &mut st.buf[st.end..], progress, plan)?;
     }

@@ -88,6 +88,11 @@ impl Waits {
         }
     }
 
+    /// The busy-poll window.
+    pub fn window(&self) -> Duration {
+        self.window
+    }
+
     /// How to wait for a request of `shape` sent at `sent`.
     pub fn plan(&self, shape: Option<u64>, sent: Instant) -> Plan {
         let w = self.window;

@@ -70,8 +70,14 @@ impl Agent {
         }
     }
 
-    /// Start or adopt the agent described by `spec`, listening on `transports`.
-    pub fn start(spec: &AgentSpec, transports: &[Transport]) -> Result<Agent> {
+    /// Start or adopt the agent described by `spec`, listening on
+    /// `transports`; a started agent busy-polls for `busy_poll` (`None`:
+    /// its default).
+    pub fn start(
+        spec: &AgentSpec,
+        transports: &[Transport],
+        busy_poll: Option<Duration>,
+    ) -> Result<Agent> {
         match spec {
             AgentSpec::Existing {
                 unix,
@@ -87,7 +93,7 @@ impl Agent {
                 child: None,
                 _dir: None,
             }),
-            AgentSpec::Spawn { exe, args } => spawn(exe, args, transports),
+            AgentSpec::Spawn { exe, args } => spawn(exe, args, transports, busy_poll),
         }
     }
 
@@ -159,7 +165,12 @@ fn log_tail(path: &Path) -> String {
     }
 }
 
-fn spawn(exe: &Path, args: &[OsString], transports: &[Transport]) -> Result<Agent> {
+fn spawn(
+    exe: &Path,
+    args: &[OsString],
+    transports: &[Transport],
+    busy_poll: Option<Duration>,
+) -> Result<Agent> {
     let dir = tempfile::Builder::new()
         .prefix("vaccel-bench-")
         .tempdir()
@@ -175,6 +186,9 @@ fn spawn(exe: &Path, args: &[OsString], transports: &[Transport]) -> Result<Agen
     }
     if transports.contains(&Transport::Tcp) {
         cmd.arg("--listen").arg("tcp://127.0.0.1:0");
+    }
+    if let Some(d) = busy_poll {
+        cmd.arg("--busy-poll-us").arg(d.as_micros().to_string());
     }
     // The token travels in the environment, not on the (world-readable) command line.
     let log = dir.path().join("agent.log");
@@ -297,6 +311,7 @@ mod tests {
                 args: vec![],
             },
             &[Transport::Unix],
+            None,
         )
         .unwrap_err();
         assert!(
@@ -314,6 +329,7 @@ mod tests {
                 args: vec![],
             },
             &[Transport::Unix],
+            None,
         )
         .unwrap_err();
         assert!(e.to_string().contains("exited before listening"), "{e}");

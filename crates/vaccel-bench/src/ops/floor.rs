@@ -11,32 +11,18 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use vaccel_transport::Stream;
 
 use super::Transport;
 use crate::{Error, Result};
 
-/// A connected pair of stream ends.
-trait Duplex: Read + Write + Send + 'static {
-    fn close(&self);
-}
-
-impl Duplex for UnixStream {
-    fn close(&self) {
-        let _ = self.shutdown(std::net::Shutdown::Both);
-    }
-}
-
-impl Duplex for TcpStream {
-    fn close(&self) {
-        let _ = self.shutdown(std::net::Shutdown::Both);
-    }
-}
-
-fn pair(t: Transport) -> Result<(Box<dyn Duplex>, Box<dyn Duplex>)> {
+fn pair(t: Transport) -> Result<(Stream, Stream)> {
     match t {
         Transport::Unix => {
             let (a, b) = UnixStream::pair().map_err(|e| Error::io("socketpair", e))?;
-            Ok((Box::new(a), Box::new(b)))
+            Ok((Stream::Unix(a), Stream::Unix(b)))
         }
         Transport::Tcp => {
             let l = TcpListener::bind("127.0.0.1:0")
@@ -47,9 +33,27 @@ fn pair(t: Transport) -> Result<(Box<dyn Duplex>, Box<dyn Duplex>)> {
             let (b, _) = l.accept()?;
             a.set_nodelay(true)?;
             b.set_nodelay(true)?;
-            Ok((Box::new(a), Box::new(b)))
+            Ok((Stream::Tcp(a), Stream::Tcp(b)))
         }
     }
+}
+
+/// Fill `buf` as agent and client wait: poll (non-blocking reads, yielding
+/// between them) for up to `poll`, then block.
+fn read_exact_polling(s: &mut Stream, buf: &mut [u8], poll: Duration) -> std::io::Result<()> {
+    let mut got = 0;
+    if !poll.is_zero() {
+        let until = Instant::now() + poll;
+        while got < buf.len() {
+            match s.try_recv(&mut buf[got..])? {
+                Some(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                Some(n) => got += n,
+                None if Instant::now() >= until => break,
+                None => std::thread::yield_now(),
+            }
+        }
+    }
+    s.read_exact(&mut buf[got..])
 }
 
 /// The byte counts of one NOOP round trip on the wire: (request frame, reply frame).
@@ -134,9 +138,10 @@ pub fn op_frame_sizes(shape: &OpShape) -> Result<(usize, usize)> {
 
 /// A request/reply ping-pong between this thread and an echo thread.
 pub struct PingPong {
-    client: Box<dyn Duplex>,
+    client: Stream,
     req: Vec<u8>,
     resp: Vec<u8>,
+    poll: Duration,
     server: Option<JoinHandle<()>>,
 }
 
@@ -150,15 +155,22 @@ impl std::fmt::Debug for PingPong {
 }
 
 impl PingPong {
-    /// Start the echo thread: it answers every `req_len` bytes with `resp_len` bytes.
-    pub fn start(t: Transport, req_len: usize, resp_len: usize) -> Result<PingPong> {
+    /// Start the echo thread: it answers every `req_len` bytes with
+    /// `resp_len` bytes. Both ends busy-poll for `poll` before a read
+    /// blocks, as agent and client do.
+    pub fn start(
+        t: Transport,
+        req_len: usize,
+        resp_len: usize,
+        poll: Duration,
+    ) -> Result<PingPong> {
         let (client, mut server) = pair(t)?;
         let handle = std::thread::Builder::new()
             .name("floor-echo".into())
             .spawn(move || {
                 let mut req = vec![0u8; req_len];
                 let resp = vec![0x5au8; resp_len];
-                while server.read_exact(&mut req).is_ok() {
+                while read_exact_polling(&mut server, &mut req, poll).is_ok() {
                     if server.write_all(&resp).is_err() {
                         break;
                     }
@@ -169,6 +181,7 @@ impl PingPong {
             client,
             req: vec![0xa5u8; req_len],
             resp: vec![0u8; resp_len],
+            poll,
             server: Some(handle),
         })
     }
@@ -178,15 +191,14 @@ impl PingPong {
         self.client
             .write_all(&self.req)
             .map_err(|e| Error::io("floor ping", e))?;
-        self.client
-            .read_exact(&mut self.resp)
+        read_exact_polling(&mut self.client, &mut self.resp, self.poll)
             .map_err(|e| Error::io("floor pong", e))
     }
 }
 
 impl Drop for PingPong {
     fn drop(&mut self) {
-        self.client.close();
+        let _ = self.client.shutdown();
         if let Some(h) = self.server.take() {
             let _ = h.join();
         }
@@ -216,7 +228,7 @@ pub fn bandwidth(t: Transport, bytes: usize, repeats: usize) -> Result<Vec<f64>>
             .and_then(|()| tx.read_exact(&mut ack))
             .map_err(|e| Error::io("bulk transfer", e))
     });
-    tx.close();
+    let _ = tx.shutdown();
     let joined = reader
         .join()
         .map_err(|_| Error::Options("the sink thread panicked".into()))?;
@@ -256,11 +268,15 @@ mod tests {
     #[test]
     fn ping_pong_and_bandwidth_work_on_both_transports() {
         for t in [Transport::Unix, Transport::Tcp] {
-            let mut p = PingPong::start(t, 44, 28).unwrap();
-            for _ in 0..10 {
-                p.round_trip().unwrap();
+            // Blocking, busy-polling, and polling for so long that every
+            // reply arrives while polling.
+            for poll in [0, 50, 200_000] {
+                let mut p = PingPong::start(t, 44, 28, Duration::from_micros(poll)).unwrap();
+                for _ in 0..10 {
+                    p.round_trip().unwrap();
+                }
+                assert!(p.resp.iter().all(|b| *b == 0x5a));
             }
-            drop(p);
             let times = bandwidth(t, 1 << 20, 3).unwrap();
             assert_eq!(times.len(), 3);
             assert!(times.iter().all(|s| *s > 0.0));

@@ -163,6 +163,9 @@ pub struct Options {
     /// Run only these sections (`noop`, `sgemm`, `classify`, `aes`; the
     /// socket bandwidth runs with `sgemm`); `None` runs all.
     pub only: Option<Vec<String>>,
+    /// Busy polling on both ends (the clients, an agent this run starts,
+    /// and the floors' raw ping-pongs); zero: every wait blocks.
+    pub busy_poll: Duration,
 }
 
 /// The sections `Options::only` may name.
@@ -181,6 +184,7 @@ impl Options {
             agent,
             command: "vaccel bench ops".into(),
             only: None,
+            busy_poll: vaccel_plugin_remote::DEFAULT_BUSY_POLL,
         }
     }
 
@@ -218,6 +222,7 @@ impl Options {
             clients,
             rounds,
             ops_per_round,
+            busy_poll: self.busy_poll,
         }
     }
 
@@ -251,6 +256,9 @@ pub struct RunSettings {
     pub noop_request_bytes: usize,
     /// Bytes of an empty OP_RESULT frame (the floor's reply).
     pub noop_reply_bytes: usize,
+    /// Busy-poll window of the clients, the agent (when this run started
+    /// it) and the floors, microseconds.
+    pub busy_poll_us: u64,
 }
 
 /// One measured point of a comparison.
@@ -375,6 +383,8 @@ struct Ctx<'a> {
     out: &'a mut dyn Write,
     out_dir: &'a Path,
     files: Vec<PathBuf>,
+    /// Busy polling of the floors' ping-pongs.
+    busy_poll: Duration,
 }
 
 impl<'a> Ctx<'a> {
@@ -648,7 +658,7 @@ pub fn run(local: &Runtime, opts: &Options, out: &mut dyn Write) -> Result<Repor
     let local_sess = local.session(opts.hint)?;
     // The agent is declared before the remote sessions, so it is dropped
     // (stopped) after them, also on errors.
-    let agent = Agent::start(&opts.agent, &transports)?;
+    let agent = Agent::start(&opts.agent, &transports, Some(opts.busy_poll))?;
     let mut remote_rts = Vec::new();
     let mut remotes = Vec::new();
     for t in &transports {
@@ -664,7 +674,7 @@ pub fn run(local: &Runtime, opts: &Options, out: &mut dyn Write) -> Result<Repor
                 address,
                 token,
                 timeout: Duration::from_secs(120),
-                busy_poll: vaccel_plugin_remote::busy_poll_from_env()?,
+                busy_poll: opts.busy_poll,
             })))
             .build()?;
         let sess = rt
@@ -684,6 +694,7 @@ pub fn run(local: &Runtime, opts: &Options, out: &mut dyn Write) -> Result<Repor
         agent_pid: agent.pid,
         noop_request_bytes: req_bytes,
         noop_reply_bytes: resp_bytes,
+        busy_poll_us: u64::try_from(opts.busy_poll.as_micros()).unwrap_or(u64::MAX),
     };
     writeln!(
         out,
@@ -696,6 +707,11 @@ pub fn run(local: &Runtime, opts: &Options, out: &mut dyn Write) -> Result<Repor
             .map(|t| t.name())
             .collect::<Vec<_>>()
             .join(", ")
+    )?;
+    writeln!(
+        out,
+        "busy polling: {} µs on both ends (VACCEL_RPC_BUSY_POLL_US, agent --busy-poll-us; --busy-poll-us 0 compares with every wait blocking), and in the floors' ping-pongs",
+        settings.busy_poll_us
     )?;
     writeln!(
         out,
@@ -714,6 +730,7 @@ pub fn run(local: &Runtime, opts: &Options, out: &mut dyn Write) -> Result<Repor
         out,
         out_dir: &opts.out_dir,
         files: Vec::new(),
+        busy_poll: opts.busy_poll,
     };
     let noop = if opts.runs("noop") {
         noop_section(&mut ctx, req_bytes, resp_bytes)?
@@ -851,7 +868,7 @@ fn noop_section(ctx: &mut Ctx<'_>, req: usize, resp: usize) -> Result<Section> {
     let run_ops = ctx.supports(OpType::Noop, &mut section)?;
     let mut pingpongs = Vec::new();
     for t in ctx.transports() {
-        pingpongs.push((t, floor::PingPong::start(t, req, resp)?));
+        pingpongs.push((t, floor::PingPong::start(t, req, resp, ctx.busy_poll)?));
     }
     let variants = ctx.variants(false);
     let mut runners: Vec<Runner<'_>> = Vec::new();
@@ -1028,7 +1045,7 @@ fn measure_point<'s: 'r, 'r>(
         );
         pingpongs.push((
             floor_key(v.key),
-            floor::PingPong::start(t, request_bytes, reply_bytes)?,
+            floor::PingPong::start(t, request_bytes, reply_bytes, ctx.busy_poll)?,
         ));
     }
     let mut runners = Vec::with_capacity(variants.len() + pingpongs.len());

@@ -23,6 +23,8 @@ pub struct SoakSpec {
     pub rounds: usize,
     /// Ops per client per round.
     pub ops_per_round: usize,
+    /// The clients' busy-poll window.
+    pub busy_poll: Duration,
 }
 
 /// What the soak measured.
@@ -98,7 +100,7 @@ pub fn run(address: &Address, token: Option<String>, pid: u32, spec: SoakSpec) -
                 address: address.clone(),
                 token: token.clone(),
                 timeout: Duration::from_secs(120),
-                busy_poll: vaccel_plugin_remote::busy_poll_from_env()?,
+                busy_poll: spec.busy_poll,
             })))
             .build()?;
         let (barrier, errors, first_error) = (barrier.clone(), errors.clone(), first_error.clone());
