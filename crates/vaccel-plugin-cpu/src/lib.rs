@@ -14,7 +14,7 @@
 //! 100) is how long those threads stay awake, yielding, after a
 //! multi-threaded SGEMM so that the next one does not pay for waking them
 //! (0: sleep at once). [`PluginInfo::details`] reports
-//! `threads`, which AES implementation runs (`aes-ni`, `armv8` or `soft`)
+//! `threads`, `spin_us`, which AES implementation runs (`aes-ni`, `armv8` or `soft`)
 //! and the SGEMM kernels' SIMD level ([`simd_level`]).
 //!
 //! Cargo feature `avx512` (off by default; needs Rust 1.89+) adds gemm's
@@ -153,6 +153,7 @@ impl Plugin for CpuPlugin {
             ops: OPS.into_iter().collect(),
             details: vec![
                 ("threads".into(), self.threads().to_string()),
+                ("spin_us".into(), self.spin().as_micros().to_string()),
                 ("aes".into(), aes_backend().into()),
                 ("sgemm".into(), format!("gemm {}", sgemm::simd_level())),
             ],

@@ -197,6 +197,7 @@ fn info_lists_ops_and_details() {
             .map(|(_, v)| v.clone())
     };
     assert_eq!(detail("threads").as_deref(), Some("3"));
+    assert_eq!(detail("spin_us").as_deref(), Some("100"));
     let aes = detail("aes").unwrap();
     assert!(["aes-ni", "armv8", "soft"].contains(&aes.as_str()), "{aes}");
     #[cfg(target_arch = "x86_64")]
