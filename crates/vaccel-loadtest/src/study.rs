@@ -403,25 +403,23 @@ fn now_ms() -> u64 {
 }
 
 /// Calendar date and time of day (UTC) of `secs` since the Unix epoch:
-/// (year, month, day, hour, minute, second).
-pub(crate) fn civil(secs: u64) -> (i64, i64, i64, u64, u64, u64) {
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d, rem / 3600, rem / 60 % 60, rem % 60)
+/// (year, month, day, hour, minute, second); `None` beyond the calendar's
+/// range (timestamps come from files, too).
+pub(crate) fn civil(secs: u64) -> Option<(i32, u8, u8, u8, u8, u8)> {
+    let t = time::OffsetDateTime::from_unix_timestamp(i64::try_from(secs).ok()?).ok()?;
+    Some((
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+    ))
 }
 
 /// `vaccel-bench-YYYYmmdd-HHMMSS` (UTC).
 pub fn default_out_dir() -> PathBuf {
-    let (y, m, d, h, mi, s) = civil(now_ms() / 1000);
+    let (y, m, d, h, mi, s) = civil(now_ms() / 1000).unwrap_or((1970, 1, 1, 0, 0, 0));
     PathBuf::from(format!(
         "vaccel-bench-{y:04}{m:02}{d:02}-{h:02}{mi:02}{s:02}"
     ))
@@ -767,9 +765,10 @@ mod tests {
 
     #[test]
     fn civil_dates() {
-        assert_eq!(civil(0), (1970, 1, 1, 0, 0, 0));
+        assert_eq!(civil(0), Some((1970, 1, 1, 0, 0, 0)));
         // A leap day, and the last second of a century year.
-        assert_eq!(civil(951_782_400 + 3_723), (2000, 2, 29, 1, 2, 3));
-        assert_eq!(civil(4_102_444_799), (2099, 12, 31, 23, 59, 59));
+        assert_eq!(civil(951_782_400 + 3_723), Some((2000, 2, 29, 1, 2, 3)));
+        assert_eq!(civil(4_102_444_799), Some((2099, 12, 31, 23, 59, 59)));
+        assert_eq!(civil(u64::MAX), None);
     }
 }

@@ -90,42 +90,34 @@ fn emit(name: &str, line: &[u8], prefix: bool) {
 
 /// Go's log timestamp, `2006/01/02 15:04:05`, in UTC.
 pub(crate) fn log_time(t: SystemTime) -> String {
-    let (y, mo, d, h, mi, s) = civil(t);
-    format!("{y:04}/{mo:02}/{d:02} {h:02}:{mi:02}:{s:02}")
+    stamp(t, '/', ' ', "")
 }
 
 /// RFC 3339 in UTC, `2006-01-02T15:04:05Z`.
 pub(crate) fn rfc3339(t: SystemTime) -> String {
-    let (y, mo, d, h, mi, s) = civil(t);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+    stamp(t, '-', 'T', "Z")
 }
 
-/// Calendar date and time of day (UTC) of a point in time.
-fn civil(t: SystemTime) -> (i64, u32, u32, u32, u32, u32) {
+/// `YYYY<sep>MM<sep>DD<between>hh:mm:ss<end>` in UTC.
+fn stamp(t: SystemTime, sep: char, between: char, end: &str) -> String {
+    let t = utc(t);
+    format!(
+        "{:04}{sep}{:02}{sep}{:02}{between}{:02}:{:02}:{:02}{end}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// A point in time in UTC (the epoch for times before it or out of range).
+fn utc(t: SystemTime) -> time::OffsetDateTime {
     let secs = t
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Days since 1970-01-01 to a proleptic Gregorian date, counting in
-    // 400-year eras that start on March 1st (so leap days end a year).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (
-        year,
-        month,
-        day,
-        (rem / 3600) as u32,
-        ((rem / 60) % 60) as u32,
-        (rem % 60) as u32,
-    )
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+    time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }
 
 #[cfg(test)]

@@ -59,25 +59,23 @@ impl Machine {
     }
 }
 
-/// `YYYY-MM-DD HH:MM UTC` for seconds since the Unix epoch.
+/// `YYYY-MM-DD HH:MM UTC` for seconds since the Unix epoch (`N s since
+/// 1970 UTC` beyond the calendar's range).
 pub fn utc_date(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (proleptic Gregorian calendar).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
-        rem / 3600,
-        (rem % 3600) / 60
-    )
+    match i64::try_from(secs)
+        .ok()
+        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+    {
+        Some(t) => format!(
+            "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute()
+        ),
+        None => format!("{secs} s since 1970 UTC"),
+    }
 }
 
 /// A table of strings: the first column left-aligned, the others right-aligned.
@@ -204,6 +202,7 @@ mod tests {
         assert_eq!(utc_date(0), "1970-01-01 00:00 UTC");
         assert_eq!(utc_date(951_782_400), "2000-02-29 00:00 UTC");
         assert_eq!(utc_date(1_795_000_000), "2026-11-18 11:06 UTC");
+        assert_eq!(utc_date(u64::MAX), format!("{} s since 1970 UTC", u64::MAX));
     }
 
     #[test]

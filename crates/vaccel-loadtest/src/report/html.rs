@@ -28,10 +28,12 @@ pub(crate) fn esc(s: &str) -> String {
     o
 }
 
-/// `2025-01-02 03:04:05 UTC`.
+/// `2025-01-02 03:04:05 UTC` (`N ms since 1970 UTC` beyond the calendar).
 pub(crate) fn utc(ms: u64) -> String {
-    let (y, m, d, h, mi, s) = crate::study::civil(ms / 1000);
-    format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{s:02} UTC")
+    match crate::study::civil(ms / 1000) {
+        Some((y, m, d, h, mi, s)) => format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{s:02} UTC"),
+        None => format!("{ms} ms since 1970 UTC"),
+    }
 }
 
 /// A duration in seconds, short: `45 s`, `2 min 5 s`, `1 h 2 min`.
@@ -1315,4 +1317,16 @@ fn footer(o: &mut String, meta: &ReportMeta) {
          RTT counts only requests that got an HTTP status; failed connections and time-outs are in the outcome counts.</p>\
          </footer>\n",
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utc;
+
+    #[test]
+    fn utc_times_and_out_of_range_timestamps() {
+        assert_eq!(utc(1_709_251_199_000), "2024-02-29 23:59:59 UTC");
+        // A JTL may carry any number: no panic, the raw value.
+        assert_eq!(utc(u64::MAX), format!("{} ms since 1970 UTC", u64::MAX));
+    }
 }
