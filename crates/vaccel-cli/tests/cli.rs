@@ -361,3 +361,21 @@ fn json_logs_are_one_object_per_line() {
         .unwrap();
     assert_one_line_error(&o, "VACCEL_LOG_FORMAT=xml: expected text or json");
 }
+
+#[test]
+fn bad_remote_settings_are_one_line_errors() {
+    for (var, value) in [
+        ("VACCEL_RPC_BUSY_POLL_US", "soon"),
+        ("VACCEL_RPC_BUSY_POLL_US", "5000000"),
+        ("VACCEL_RPC_TIMEOUT", "-1"),
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_vaccel"))
+            .arg("noop")
+            .env("VACCEL_PLUGINS", "remote")
+            .env(var, value)
+            .env_remove("VACCEL_LOG_LEVEL")
+            .output()
+            .unwrap();
+        assert_one_line_error(&o, &format!("{var}={value}"));
+    }
+}
