@@ -26,9 +26,10 @@ use vaccel_proto::Request;
 const MAX_SHAPES: usize = 256;
 
 /// The shape of a request: what makes two requests take about as long.
-/// Op type, number of arguments, scalar arguments (≤ 16 bytes, such as
+/// Op type, number of arguments, scalar arguments (≤ 8 bytes, such as
 /// matrix dimensions) by value, shared-memory references by value, and
-/// other arguments by length rounded to two significant bits.
+/// other arguments (keys, IVs, data) by length rounded to two significant
+/// bits, so that a fresh IV per call does not make every call new.
 pub(crate) fn shape(req: &Request<'_>) -> Option<u64> {
     let Request::Op {
         op, read, write, ..
@@ -41,7 +42,7 @@ pub(crate) fn shape(req: &Request<'_>) -> Option<u64> {
     read.len().hash(&mut h);
     write.len().hash(&mut h);
     for a in read {
-        if a.data.len() <= 16 || a.flags & vaccel_proto::ARG_FLAG_SHM != 0 {
+        if a.data.len() <= 8 || a.flags & vaccel_proto::ARG_FLAG_SHM != 0 {
             a.data.hash(&mut h);
         } else {
             bucket(a.data.len()).hash(&mut h);
@@ -171,6 +172,8 @@ mod tests {
         assert_ne!(s(3, &[&[0, 1], &big_a], 64), s(3, &[&[0, 1], &big_c], 64));
         assert_ne!(s(3, &[&[0, 1], &big_a], 64), s(4, &[&[0, 1], &big_a], 64));
         assert_ne!(s(3, &[&[0, 1], &big_a], 64), s(3, &[&[0, 1], &big_a], 4096));
+        // Keys and IVs (16 bytes) go by length: a fresh IV is the same shape.
+        assert_eq!(s(9, &[&[1; 16], &big_a], 64), s(9, &[&[2; 16], &big_a], 64));
         assert_eq!(shape(&Request::SessionCreate { hint: 0 }), None);
     }
 
