@@ -129,6 +129,14 @@ pub struct Stats {
     pub bytes_in: AtomicU64,
     /// Bytes sent.
     pub bytes_out: AtomicU64,
+    /// Reads that busy polling answered (no thread wake-up needed).
+    pub busy_poll_hits: AtomicU64,
+    /// Busy-poll windows that ended with nothing to read (the reader then
+    /// blocked).
+    pub busy_poll_misses: AtomicU64,
+    /// Reads that blocked at once because `busy_pollers` readers were
+    /// already polling.
+    pub busy_poll_full: AtomicU64,
 }
 
 impl Stats {
@@ -243,7 +251,8 @@ impl Agent {
     /// requests finish, release everything and return.
     pub async fn serve(self, shutdown: impl std::future::Future<Output = ()>) {
         let c = &self.shared.config;
-        let busy = crate::wire::BusyPoll::new(c.busy_poll, c.busy_pollers);
+        let busy = crate::wire::BusyPoll::new(c.busy_poll, c.busy_pollers)
+            .counting(self.shared.stats.clone());
         let engine = match engine::Engine::new(c.max_parallel_ops, c.op_timeout, busy) {
             Ok(e) => e,
             Err(e) => {

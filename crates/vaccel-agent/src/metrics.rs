@@ -28,6 +28,11 @@ struct OpOnly {
     op: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PollResult {
+    result: &'static str,
+}
+
 /// The agent's metrics.
 pub struct Metrics {
     registry: Registry,
@@ -38,6 +43,7 @@ pub struct Metrics {
     resources: Gauge,
     bytes_in: Counter,
     bytes_out: Counter,
+    busy_polls: Family<PollResult, Counter>,
     /// The series of each (op, status) pair seen, found by the names'
     /// addresses: recording an op then allocates nothing.
     series: std::sync::RwLock<Vec<Series>>,
@@ -92,6 +98,12 @@ impl Default for Metrics {
             bytes_in.clone(),
         );
         registry.register("sent_bytes", "Bytes sent to clients", bytes_out.clone());
+        let busy_polls = Family::<PollResult, Counter>::default();
+        registry.register(
+            "busy_polls",
+            "Socket reads by busy-polling outcome: hit (data came while polling), miss (the window ended; the reader blocked), full (blocked at once: --busy-pollers already polling)",
+            busy_polls.clone(),
+        );
         Metrics {
             registry,
             ops,
@@ -101,6 +113,7 @@ impl Default for Metrics {
             resources,
             bytes_in,
             bytes_out,
+            busy_polls,
             series: std::sync::RwLock::new(Vec::new()),
         }
     }
@@ -168,6 +181,14 @@ impl Metrics {
             .inc_by(bin.saturating_sub(self.bytes_in.get()));
         self.bytes_out
             .inc_by(bout.saturating_sub(self.bytes_out.get()));
+        for (result, n) in [
+            ("hit", &stats.busy_poll_hits),
+            ("miss", &stats.busy_poll_misses),
+            ("full", &stats.busy_poll_full),
+        ] {
+            let c = self.busy_polls.get_or_create(&PollResult { result });
+            c.inc_by(n.load(Ordering::Relaxed).saturating_sub(c.get()));
+        }
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             out.clear();

@@ -36,6 +36,8 @@ pub(crate) struct BusyPoll {
     window: Duration,
     max: usize,
     spinning: AtomicUsize,
+    /// Where hits, misses and full-cap skips are counted.
+    stats: Option<std::sync::Arc<crate::Stats>>,
 }
 
 impl BusyPoll {
@@ -44,6 +46,19 @@ impl BusyPoll {
             window,
             max,
             spinning: AtomicUsize::new(0),
+            stats: None,
+        }
+    }
+
+    /// Count outcomes in `stats` (for the metrics).
+    pub fn counting(mut self, stats: std::sync::Arc<crate::Stats>) -> BusyPoll {
+        self.stats = Some(stats);
+        self
+    }
+
+    fn count(&self, which: impl Fn(&crate::Stats) -> &std::sync::atomic::AtomicU64) {
+        if let Some(s) = &self.stats {
+            which(s).fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -56,6 +71,7 @@ impl BusyPoll {
         }
         if self.spinning.fetch_add(1, Ordering::AcqRel) >= self.max {
             self.spinning.fetch_sub(1, Ordering::AcqRel);
+            self.count(|s| &s.busy_poll_full);
             return None;
         }
         let until = Instant::now() + self.window;
@@ -71,6 +87,10 @@ impl BusyPoll {
             std::thread::yield_now();
         };
         self.spinning.fetch_sub(1, Ordering::AcqRel);
+        match got {
+            Some(_) => self.count(|s| &s.busy_poll_hits),
+            None => self.count(|s| &s.busy_poll_misses),
+        }
         got
     }
 }
@@ -346,6 +366,25 @@ mod tests {
         assert!(start.elapsed() >= Duration::from_millis(5));
         assert!(tries >= 2);
         assert_eq!(poll.spinning.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn busy_poll_counts_hits_misses_and_full() {
+        let stats = std::sync::Arc::new(crate::Stats::default());
+        let poll = BusyPoll::new(Duration::from_millis(2), 1).counting(stats.clone());
+        assert_eq!(poll.spin(|| Some(1)), Some(1));
+        assert_eq!(poll.spin(|| None::<()>), None);
+        poll.spinning.store(1, Ordering::SeqCst);
+        assert_eq!(poll.spin(|| Some(1)), None);
+        let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::SeqCst);
+        assert_eq!(
+            (
+                n(&stats.busy_poll_hits),
+                n(&stats.busy_poll_misses),
+                n(&stats.busy_poll_full)
+            ),
+            (1, 1, 1)
+        );
     }
 
     #[test]

@@ -511,13 +511,7 @@ fn metrics_count_ops_by_status_and_live_objects() {
     c.op(s, OpType::Noop);
     let e = c.op(s, OpType::BlasSgemm);
     assert!(matches!(e, Response::Error { .. }));
-    let addr = agent.metrics.expect("metrics address");
-    let mut http = std::net::TcpStream::connect(addr).unwrap();
-    http.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut body = String::new();
-    http.read_to_string(&mut body).unwrap();
-    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    let body = scrape(&agent);
     assert!(
         body.contains(r#"vaccel_agent_ops_total{op="NOOP",status="ok"} 1"#),
         "{body}"
@@ -533,6 +527,65 @@ fn metrics_count_ops_by_status_and_live_objects() {
         "{body}"
     );
     assert!(body.contains("vaccel_agent_received_bytes_total"), "{body}");
+}
+
+/// The agent's `/metrics` response (status line, headers and body).
+fn scrape(agent: &TestAgent) -> String {
+    let addr = agent.metrics.expect("metrics address");
+    let mut http = std::net::TcpStream::connect(addr).unwrap();
+    http.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut body = String::new();
+    http.read_to_string(&mut body).unwrap();
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    body
+}
+
+/// The value of the metric line that starts with `series`.
+fn metric(body: &str, series: &str) -> u64 {
+    body.lines()
+        .find_map(|l| l.strip_prefix(series))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in {body}"))
+}
+
+#[test]
+fn metrics_count_busy_poll_outcomes() {
+    // A window far longer than the client's pauses: every read after the
+    // connection opens is answered while polling.
+    let agent = TestAgent::start(|c| {
+        c.metrics = Some("127.0.0.1:0".parse().unwrap());
+        c.busy_poll = Duration::from_secs(10);
+        c.busy_pollers = 1;
+    });
+    let mut c = agent.client().hello();
+    let s = c.session(0);
+    c.op(s, OpType::Noop);
+    let body = scrape(&agent);
+    assert!(
+        metric(&body, r#"vaccel_agent_busy_polls_total{result="hit"}"#) >= 2,
+        "{body}"
+    );
+    assert_eq!(
+        metric(&body, r#"vaccel_agent_busy_polls_total{result="miss"}"#),
+        0,
+        "{body}"
+    );
+    drop(c);
+    // A short window and a client that pauses longer: the window ends.
+    let agent = TestAgent::start(|c| {
+        c.metrics = Some("127.0.0.1:0".parse().unwrap());
+        c.busy_poll = Duration::from_millis(1);
+    });
+    let mut c = agent.client().hello();
+    let s = c.session(0);
+    std::thread::sleep(Duration::from_millis(50));
+    c.op(s, OpType::Noop);
+    let body = scrape(&agent);
+    assert!(
+        metric(&body, r#"vaccel_agent_busy_polls_total{result="miss"}"#) >= 1,
+        "{body}"
+    );
 }
 
 impl Client {
