@@ -413,16 +413,7 @@ fn slow_op_times_out_without_stalling_others() {
     let agent = TestAgent::start(|_| {});
     let mut slow = agent.client().hello();
     let s = slow.session(PluginType::GPU.bits());
-    let id = slow.send(&Request::Op {
-        session: s,
-        op: OpType::ImagePose.id(),
-        read: vec![ArgWire {
-            ty: 28,
-            flags: 0,
-            data: b"i",
-        }],
-        write: vec![],
-    });
+    let id = slow.send(&pose_op(s));
     // Meanwhile another client is served at once.
     let mut fast = agent.client().hello();
     let fs = fast.session(0);

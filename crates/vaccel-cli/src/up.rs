@@ -158,10 +158,8 @@ pub fn run(host: vaccel::Runtime, a: &Args, out: &mut dyn Write) -> anyhow::Resu
     // The functions' side: only the remote plugin, like a sandboxed function.
     let guest = vaccel::Runtime::builder()
         .with_plugin(Arc::new(RemotePlugin::new(Settings {
-            address: address.clone(),
-            token: None,
             timeout: exec_timeout + Duration::from_secs(5),
-            busy_poll: vaccel_plugin_remote::DEFAULT_BUSY_POLL,
+            ..Settings::new(address.clone())
         })))
         .build()?;
     let functions: Registry = vaccel_functions::all(Arc::new(guest)).into_iter().collect();

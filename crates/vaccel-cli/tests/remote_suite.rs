@@ -4,7 +4,6 @@
 //! ciphertext, same errors.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use vaccel::{Config, PluginType, Runtime, Session};
 use vaccel_agent::AgentConfig;
@@ -95,10 +94,8 @@ fn real_plugins_give_identical_results_locally_and_remotely() {
     let addrs = agent.addresses.clone();
     for addr in &addrs {
         let plugin = RemotePlugin::new(Settings {
-            address: addr.clone(),
             token: Some("t0k3n".into()),
-            timeout: Duration::from_secs(120),
-            busy_poll: vaccel_plugin_remote::DEFAULT_BUSY_POLL,
+            ..Settings::new(addr.clone())
         });
         let rt = Runtime::builder()
             .with_plugin(Arc::new(plugin))

@@ -6,7 +6,6 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use common::*;
 use vaccel::Runtime;
@@ -36,12 +35,7 @@ fn functions_through_an_agent() {
     let dir = tempfile::tempdir().unwrap();
     let addr = Address::Unix(dir.path().join("agent.sock"));
     let guest = Runtime::builder()
-        .with_plugin(Arc::new(RemotePlugin::new(Settings {
-            address: addr.clone(),
-            token: None,
-            timeout: Duration::from_secs(120),
-            busy_poll: vaccel_plugin_remote::DEFAULT_BUSY_POLL,
-        })))
+        .with_plugin(Arc::new(RemotePlugin::new(Settings::new(addr.clone()))))
         .build()
         .unwrap();
     let source = SessionSource::new(Arc::new(guest));

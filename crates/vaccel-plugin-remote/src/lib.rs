@@ -43,6 +43,9 @@ const SHM_MIN_BYTES: usize = 4096;
 /// Default agent address (as upstream vAccel).
 pub const DEFAULT_ADDRESS: &str = "tcp://127.0.0.1:65500";
 
+/// Default time to wait for one reply (`VACCEL_RPC_TIMEOUT`).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// Default busy-poll window (see [`Settings::busy_poll`]).
 pub const DEFAULT_BUSY_POLL: Duration = Duration::from_micros(50);
 
@@ -81,7 +84,7 @@ impl Settings {
                         ))
                     })?,
             ),
-            Err(_) => Duration::from_secs(120),
+            Err(_) => DEFAULT_TIMEOUT,
         };
         let busy_poll = busy_poll_from_env()?;
         Ok(Settings {
@@ -98,7 +101,7 @@ impl Settings {
         Settings {
             address,
             token: None,
-            timeout: Duration::from_secs(120),
+            timeout: DEFAULT_TIMEOUT,
             busy_poll: DEFAULT_BUSY_POLL,
         }
     }
@@ -606,11 +609,6 @@ vaccel_core::export_plugin!(
     vaccel_plugin_remote_entry_v1,
     RemotePlugin::from_env().unwrap_or_else(|e| {
         tracing::error!(error = %e, "remote plugin: invalid configuration; using {DEFAULT_ADDRESS}");
-        RemotePlugin::new(Settings {
-            address: DEFAULT_ADDRESS.parse().expect("valid default"),
-            token: None,
-            timeout: Duration::from_secs(120),
-            busy_poll: DEFAULT_BUSY_POLL,
-        })
+        RemotePlugin::new(Settings::new(DEFAULT_ADDRESS.parse().expect("valid default")))
     })
 );

@@ -182,10 +182,9 @@ fn tcp_with_token_results_match_local() {
 
     // Without the token: refused, clearly.
     let plugin = RemotePlugin::new(Settings {
-        address: agent.addresses[0].clone(),
         token: Some("wrong".into()),
         timeout: Duration::from_secs(5),
-        busy_poll: vaccel_plugin_remote::DEFAULT_BUSY_POLL,
+        ..Settings::new(agent.addresses[0].clone())
     });
     let rt = Runtime::builder()
         .with_plugin(Arc::new(plugin))
@@ -231,10 +230,8 @@ fn no_agent_is_a_clear_error() {
     let (e, _) = (
         Runtime::builder()
             .with_plugin(Arc::new(RemotePlugin::new(Settings {
-                address: Address::Unix("/nonexistent/agent.sock".into()),
-                token: None,
                 timeout: Duration::from_secs(1),
-                busy_poll: vaccel_plugin_remote::DEFAULT_BUSY_POLL,
+                ..Settings::new(Address::Unix("/nonexistent/agent.sock".into()))
             })))
             .build()
             .unwrap()
@@ -258,10 +255,8 @@ fn many_threads_share_one_connection() {
         ..AgentConfig::default()
     });
     let plugin = RemotePlugin::new(Settings {
-        address: agent.addresses[0].clone(),
-        token: None,
         timeout: Duration::from_secs(30),
-        busy_poll: vaccel_plugin_remote::DEFAULT_BUSY_POLL,
+        ..Settings::new(agent.addresses[0].clone())
     });
     let rt = Arc::new(
         Runtime::builder()
@@ -471,10 +466,8 @@ fn unanswered_call_times_out_and_the_connection_goes_on() {
     let path = dir.path().join("silent.sock");
     let accepted = silent_agent(path.clone(), false);
     let plugin = RemotePlugin::new(Settings {
-        address: Address::Unix(path),
-        token: None,
         timeout: Duration::from_millis(300),
-        busy_poll: vaccel_plugin_remote::DEFAULT_BUSY_POLL,
+        ..Settings::new(Address::Unix(path))
     });
     let rt = Runtime::builder()
         .with_plugin(Arc::new(plugin))
@@ -502,10 +495,8 @@ fn silent_agent_times_out_the_call_and_the_connection() {
     let path = dir.path().join("mute.sock");
     let accepted = silent_agent(path.clone(), true);
     let plugin = RemotePlugin::new(Settings {
-        address: Address::Unix(path),
-        token: None,
         timeout: Duration::from_millis(300),
-        busy_poll: vaccel_plugin_remote::DEFAULT_BUSY_POLL,
+        ..Settings::new(Address::Unix(path))
     });
     let rt = Runtime::builder()
         .with_plugin(Arc::new(plugin))

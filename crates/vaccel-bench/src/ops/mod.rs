@@ -671,10 +671,9 @@ pub fn run(local: &Runtime, opts: &Options, out: &mut dyn Write) -> Result<Repor
             .flatten();
         let rt = Runtime::builder()
             .with_plugin(Arc::new(RemotePlugin::new(Settings {
-                address,
                 token,
-                timeout: Duration::from_secs(120),
                 busy_poll: opts.busy_poll,
+                ..Settings::new(address)
             })))
             .build()?;
         let sess = rt

@@ -97,10 +97,9 @@ pub fn run(address: &Address, token: Option<String>, pid: u32, spec: SoakSpec) -
     for _ in 0..clients {
         let rt = Runtime::builder()
             .with_plugin(Arc::new(RemotePlugin::new(Settings {
-                address: address.clone(),
                 token: token.clone(),
-                timeout: Duration::from_secs(120),
                 busy_poll: spec.busy_poll,
+                ..Settings::new(address.clone())
             })))
             .build()?;
         let (barrier, errors, first_error) = (barrier.clone(), errors.clone(), first_error.clone());
