@@ -336,57 +336,10 @@ fn scaling_charts(out: &mut String, results: &[ConfigResult], lay: &Layout) {
         },
     );
 
-    // Mean and median RTT.
-    let vals = results.iter().filter(|r| !r.rtt.is_empty()).flat_map(|r| {
-        [
-            r.rtt.mean() / 1000.0,
-            us_to_ms(r.rtt.value_at_quantile(0.5)),
-        ]
-    });
-    let (yaxis, ys) = y_axis(vals, 50.0, "RTT (ms)");
-    let mut c = Chart::new(xaxis.clone(), yaxis);
-    for (i, (_, idx)) in lay.series.iter().enumerate() {
-        let ok: Vec<usize> = idx
-            .iter()
-            .copied()
-            .filter(|j| !results[*j].rtt.is_empty())
-            .collect();
-        let pts = |f: &dyn Fn(&ConfigResult) -> f64| -> Vec<(f64, f64)> {
-            ok.iter()
-                .map(|j| {
-                    (
-                        xscale.to_plot(lay.x(&results[*j])),
-                        ys.to_plot(f(&results[*j])),
-                    )
-                })
-                .collect()
-        };
-        let mut median = Line::new(color(i), pts(&|r| us_to_ms(r.rtt.value_at_quantile(0.5))));
-        median.markers = true;
-        let mut mean = Line::new(color(i), pts(&|r| r.rtt.mean() / 1000.0));
-        mean.dashed = true;
-        mean.markers = true;
-        c.lines.push(median);
-        c.lines.push(mean);
-    }
-    let mut lg = legend.clone();
-    lg.push((RGBColor(90, 90, 90), false, "median".into()));
-    lg.push((RGBColor(90, 90, 90), true, "mean".into()));
-    figure(
-        out,
-        &Figure {
-            id: "rtt-mean-median".into(),
-            title: format!("Mean and median RTT vs {}", lay.x_desc()),
-            note: "Solid: median; dashed: mean.".into(),
-            svg: c.svg(),
-            legend: lg,
-            wide: false,
-        },
-    );
-
-    // Median handler and op time, when the function reported them.
-    for m in [Metric::Handler, Metric::Op] {
-        if results.iter().all(|r| m.of(r).is_empty()) {
+    // Mean and median RTT, and handler and op time when the function
+    // reported them.
+    for m in Metric::ALL {
+        if m != Metric::Rtt && results.iter().all(|r| m.of(r).is_empty()) {
             continue;
         }
         let vals = results
@@ -427,12 +380,17 @@ fn scaling_charts(out: &mut String, results: &[ConfigResult], lay: &Layout) {
         let mut lg = legend.clone();
         lg.push((RGBColor(90, 90, 90), false, "median".into()));
         lg.push((RGBColor(90, 90, 90), true, "mean".into()));
+        let note = if m == Metric::Rtt {
+            "Solid: median; dashed: mean.".to_string()
+        } else {
+            format!("From {}.", m.source())
+        };
         figure(
             out,
             &Figure {
                 id: format!("{}-mean-median", m.id()),
                 title: format!("Mean and median {} vs {}", m.short_name(), lay.x_desc()),
-                note: format!("From {}.", m.source()),
+                note,
                 svg: c.svg(),
                 legend: lg,
                 wide: false,
